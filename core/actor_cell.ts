@@ -1,0 +1,492 @@
+/**
+ * The actor cell: one actor's mailbox, run loop, lifecycle and supervision. Internal.
+ *
+ * Hot path: when the actor is idle and its mailbox empty, a message is handled at once in the
+ * caller's turn (no queue, no envelope, no extra microtask) — which keeps arrival order, since
+ * nothing is waiting ahead of it. Otherwise it is queued (bounded; a full mailbox makes the
+ * sender wait) and drained in order.
+ *
+ * @module
+ */
+
+import type { Actor, ActorContext } from "./actor.ts";
+import { CALL_METHOD, Detached, MethodCall, type MethodDispatcher } from "./actor.ts";
+import { ActorRef, type CallOptions } from "./actor_ref.ts";
+import { ActorStream, isStreamLike } from "./actor_stream.ts";
+import { PulsingRuntimeError, PulsingTimeoutError, toPulsingError } from "./errors.ts";
+import type { ActorId, NodeId } from "./ids.ts";
+import type { SupervisionSpec } from "./supervision.ts";
+
+const STARTING = 0;
+const RUNNING = 1;
+const RESTARTING = 2;
+const STOPPING = 3;
+const STOPPED = 4;
+
+const ASK = 0;
+const TELL = 1;
+const CALL = 2;
+
+interface Envelope {
+  kind: number;
+  msg: unknown;
+  args: unknown[] | undefined;
+  resolve: ((v: unknown) => void) | undefined;
+  reject: ((e: unknown) => void) | undefined;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** What a cell needs from its system. */
+export interface CellHost {
+  readonly nodeId: NodeId;
+  /** Called once when the cell has stopped for good. */
+  cellTerminated(cell: ActorCell): void;
+  /** Log a line. */
+  log(level: "debug" | "info" | "warn" | "error", msg: string): void;
+}
+
+/** One actor. */
+export class ActorCell implements ActorContext {
+  readonly actorId: ActorId;
+  readonly name: string | undefined;
+  readonly ref: LocalActorRef;
+  readonly metadata: Record<string, string>;
+  /** Restarts so far. */
+  restarts = 0;
+  /** Messages handled so far. */
+  handled = 0;
+  readonly #host: CellHost;
+  #actor: Actor | undefined;
+  readonly #factory: (() => Actor | Promise<Actor>) | undefined;
+  readonly #spec: SupervisionSpec;
+  readonly #cap: number;
+  #q: Envelope[] | undefined;
+  #qHead = 0;
+  #busy = false;
+  #state = STARTING;
+  #drainScheduled = false;
+  #capWaiters: (() => void)[] | undefined;
+  #inflight: Set<Pending> | undefined;
+  #idle: (() => void) | undefined;
+  #abort: AbortController | undefined;
+  #timers: Set<ReturnType<typeof setTimeout>> | undefined;
+  #stopped: Promise<void> | undefined;
+  #failure: string | undefined;
+
+  constructor(
+    host: CellHost,
+    actorId: ActorId,
+    name: string | undefined,
+    actor: Actor,
+    factory: (() => Actor | Promise<Actor>) | undefined,
+    spec: SupervisionSpec,
+    capacity: number,
+    metadata: Record<string, string>,
+  ) {
+    this.#host = host;
+    this.actorId = actorId;
+    this.name = name;
+    this.#actor = actor;
+    this.#factory = factory;
+    this.#spec = spec;
+    this.#cap = capacity;
+    this.metadata = metadata;
+    this.ref = new LocalActorRef(this);
+  }
+
+  // ---- ActorContext ----
+  get nodeId(): NodeId {
+    return this.#host.nodeId;
+  }
+  get signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+  self(): ActorRef {
+    return this.ref;
+  }
+  scheduleSelf(msg: unknown, delayMs: number): () => void {
+    const timers = (this.#timers ??= new Set());
+    const t = setTimeout(() => {
+      timers.delete(t);
+      this.send(TELL, msg, undefined).catch(() => {});
+    }, Math.max(0, delayMs));
+    timers.add(t);
+    return () => {
+      clearTimeout(t);
+      timers.delete(t);
+    };
+  }
+  stop(): void {
+    queueMicrotask(() => {
+      if (this.#state >= STOPPING) return;
+      if (this.#spec.shouldRestart(false)) this.#restartOrDie(undefined);
+      else void this.terminate(30_000);
+    });
+  }
+  fail(error: unknown): void {
+    queueMicrotask(() => this.#restartOrDie(toPulsingError(error, this.label)));
+  }
+
+  /** Name or id, for messages. */
+  get label(): string {
+    return this.name ?? this.actorId.value;
+  }
+  /** True while the actor can take messages (running, starting or restarting). */
+  get alive(): boolean {
+    return this.#state < STOPPING;
+  }
+  /** Queued messages. */
+  get mailboxDepth(): number {
+    return this.#q ? this.#q.length - this.#qHead : 0;
+  }
+  /** The current instance (undefined while restarting). */
+  get instance(): Actor | undefined {
+    return this.#actor;
+  }
+
+  /** Run `onStart`, then take messages. Called once after spawn. */
+  start(): void {
+    void this.#boot(false);
+  }
+
+  async #boot(restart: boolean): Promise<void> {
+    if (this.#state >= STOPPING) return;
+    if (restart) {
+      try {
+        this.#actor = await this.#factory!();
+      } catch (e) {
+        this.#restartOrDie(toPulsingError(e, this.label));
+        return;
+      }
+      if (this.#state >= STOPPING) return;
+    }
+    const a = this.#actor!;
+    if (typeof a.onStart === "function") {
+      try {
+        await a.onStart(this.actorId, this);
+      } catch (e) {
+        this.#restartOrDie(toPulsingError(e, this.label));
+        return;
+      }
+    }
+    if (this.#state >= STOPPING) return;
+    this.#state = RUNNING;
+    this.#scheduleDrain();
+  }
+
+  #restartOrDie(error: Error | undefined): void {
+    if (this.#state >= STOPPING) return;
+    const k = this.restarts + 1;
+    const failure = error !== undefined;
+    if (!this.#spec.shouldRestart(failure) || k > this.#spec.maxRestarts || !this.#factory) {
+      if (error) {
+        this.#failure = error.message;
+        this.#host.log("warn", `actor ${this.label} failed and stops: ${error.message}`);
+      }
+      void this.terminate(0);
+      return;
+    }
+    this.restarts = k;
+    this.#state = RESTARTING;
+    const old = this.#actor;
+    this.#actor = undefined;
+    if (!failure && old && typeof old.onStop === "function") {
+      try {
+        const r = old.onStop(this);
+        if (r && typeof (r as Promise<void>).then === "function") {
+          (r as Promise<void>).catch(() => {});
+        }
+      } catch { /* a failing onStop of a self-stopped instance does not block its restart */ }
+    }
+    const delay = this.#spec.backoffFor(k);
+    this.#host.log(
+      "info",
+      `actor ${this.label} ${
+        failure ? `failed (${error!.message})` : "stopped"
+      }; restart ${k}/${this.#spec.maxRestarts} in ${Math.round(delay)} ms`,
+    );
+    const timers = (this.#timers ??= new Set());
+    const t = setTimeout(() => {
+      timers.delete(t);
+      void this.#boot(true);
+    }, delay);
+    timers.add(t);
+  }
+
+  // ---- message delivery ----
+
+  /** Deliver a message: kind ASK/CALL resolve with the reply, TELL with undefined. */
+  send(kind: number, msg: unknown, args: unknown[] | undefined): Promise<unknown> {
+    if (
+      this.#state === RUNNING && !this.#busy &&
+      (this.#q === undefined || this.#qHead === this.#q.length)
+    ) {
+      return this.#runNow(kind, msg, args);
+    }
+    if (this.#state >= STOPPING) return Promise.reject(this.#stoppedError());
+    if (this.mailboxDepth >= this.#cap) {
+      return new Promise<void>((r) => (this.#capWaiters ??= []).push(r)).then(() =>
+        this.send(kind, msg, args)
+      );
+    }
+    return new Promise((resolve, reject) => {
+      (this.#q ??= []).push({ kind, msg, args, resolve, reject });
+      this.#scheduleDrain();
+    }).then((v) => (kind === TELL ? undefined : v));
+  }
+
+  #invoke(kind: number, msg: unknown, args: unknown[] | undefined): unknown {
+    this.handled++;
+    const a = this.#actor!;
+    if (kind === CALL) {
+      const d = (a as Partial<MethodDispatcher>)[CALL_METHOD];
+      if (typeof d === "function") return d.call(a, msg as string, args!, this);
+      return a.receive(new MethodCall(msg as string, args!), this);
+    }
+    return a.receive(msg, this);
+  }
+
+  #runNow(kind: number, msg: unknown, args: unknown[] | undefined): Promise<unknown> {
+    this.#busy = true;
+    let r: unknown;
+    try {
+      r = this.#invoke(kind, msg, args);
+    } catch (e) {
+      this.#busy = false;
+      this.#afterRun();
+      return kind === TELL ? Promise.resolve() : Promise.reject(toPulsingError(e, this.label));
+    }
+    if (r instanceof Detached) {
+      this.#busy = false;
+      this.#afterRun();
+      const p = this.#track(r.promise);
+      if (kind === TELL) {
+        p.catch(() => {});
+        return Promise.resolve();
+      }
+      return p;
+    }
+    if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
+      const p = this.#track(r as Promise<unknown>, true);
+      if (kind === TELL) {
+        p.catch(() => {});
+        return Promise.resolve();
+      }
+      return p;
+    }
+    this.#busy = false;
+    this.#afterRun();
+    return kind === TELL ? Promise.resolve() : Promise.resolve(wrapReply(r));
+  }
+
+  /** Follow a running async handler; `serial` keeps the actor busy until it settles. */
+  #track(p: Promise<unknown>, serial = false): Promise<unknown> {
+    const set = (this.#inflight ??= new Set());
+    return new Promise((resolve, reject) => {
+      const d: Pending = { resolve, reject };
+      set.add(d);
+      p.then((v) => {
+        if (serial) this.#serialDone();
+        if (set.delete(d)) {
+          if (set.size === 0) this.#idle?.();
+          resolve(wrapReply(v));
+        }
+      }, (e) => {
+        if (serial) this.#serialDone();
+        if (set.delete(d)) {
+          if (set.size === 0) this.#idle?.();
+          reject(toPulsingError(e, this.label));
+        }
+      });
+    });
+  }
+
+  #serialDone(): void {
+    this.#busy = false;
+    this.#afterRun();
+  }
+
+  #afterRun(): void {
+    if (this.#q !== undefined && this.#qHead < this.#q.length) this.#scheduleDrain();
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled || this.#state !== RUNNING) return;
+    this.#drainScheduled = true;
+    queueMicrotask(() => {
+      this.#drainScheduled = false;
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    const q = this.#q;
+    if (q === undefined) return;
+    while (this.#state === RUNNING && !this.#busy && this.#qHead < q.length) {
+      const env = q[this.#qHead];
+      q[this.#qHead++] = undefined as unknown as Envelope;
+      if (this.#qHead > 1024 && this.#qHead * 2 > q.length) {
+        q.splice(0, this.#qHead);
+        this.#qHead = 0;
+      }
+      this.#wakeSender();
+      const p = this.#runNow(env.kind, env.msg, env.args);
+      p.then(env.resolve, env.reject);
+    }
+    if (this.#qHead === q.length) {
+      q.length = 0;
+      this.#qHead = 0;
+    }
+  }
+
+  #wakeSender(): void {
+    const w = this.#capWaiters;
+    if (w !== undefined && w.length > 0) w.shift()!();
+  }
+
+  #stoppedError(): PulsingRuntimeError {
+    return new PulsingRuntimeError(
+      this.#failure === undefined
+        ? `Actor stopped: ${this.label}`
+        : `Actor stopped: ${this.label} failed: ${this.#failure}`,
+    );
+  }
+
+  /**
+   * Stop for good: refuse new messages, fail queued ones, give running calls `graceMs` to
+   * finish (then fail them), run `onStop`, unregister.
+   */
+  terminate(graceMs: number): Promise<void> {
+    if (this.#stopped) return this.#stopped;
+    this.#stopped = this.#terminate(graceMs);
+    return this.#stopped;
+  }
+
+  async #terminate(graceMs: number): Promise<void> {
+    const wasRunning = this.#state === RUNNING;
+    this.#state = STOPPING;
+    if (this.#timers) {
+      for (const t of this.#timers) clearTimeout(t);
+      this.#timers.clear();
+    }
+    const err = this.#stoppedError();
+    const q = this.#q;
+    if (q) {
+      for (let i = this.#qHead; i < q.length; i++) q[i].reject!(err);
+      this.#q = undefined;
+      this.#qHead = 0;
+    }
+    const w = this.#capWaiters;
+    this.#capWaiters = undefined;
+    if (w) { for (const f of w) f(); }
+    const inflight = this.#inflight;
+    if (inflight && inflight.size > 0) {
+      if (graceMs > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          this.#idle = resolve;
+          timer = setTimeout(resolve, graceMs);
+        });
+        clearTimeout(timer);
+      }
+      for (const d of inflight) d.reject(err);
+      inflight.clear();
+    }
+    this.#abort?.abort(err);
+    const a = this.#actor;
+    if (a && wasRunning && typeof a.onStop === "function") {
+      try {
+        await a.onStop(this);
+      } catch (e) {
+        this.#host.log("warn", `actor ${this.label}: onStop failed: ${(e as Error)?.message ?? e}`);
+      }
+    }
+    this.#state = STOPPED;
+    this.#host.cellTerminated(this);
+  }
+}
+
+function wrapReply(v: unknown): unknown {
+  if (v !== null && typeof v === "object" && !(v instanceof ActorStream) && isStreamLike(v)) {
+    return ActorStream.fromIterable(v);
+  }
+  return v;
+}
+
+/** The reference to a local actor. */
+export class LocalActorRef extends ActorRef {
+  readonly #cell: ActorCell;
+  constructor(cell: ActorCell) {
+    super();
+    this.#cell = cell;
+  }
+  get actorId(): ActorId {
+    return this.#cell.actorId;
+  }
+  get nodeId(): NodeId {
+    return this.#cell.nodeId;
+  }
+  get name(): string | undefined {
+    return this.#cell.name;
+  }
+  /** The cell behind this reference (internal). */
+  get cell(): ActorCell {
+    return this.#cell;
+  }
+  isLocal(): boolean {
+    return true;
+  }
+  ask<R = unknown>(msg: unknown, options?: CallOptions): Promise<R> {
+    const p = this.#cell.send(ASK, msg, undefined) as Promise<R>;
+    return options === undefined ? p : withCallOptions(p, options, `ask ${this.#cell.label}`);
+  }
+  tell(msg: unknown): Promise<void> {
+    return this.#cell.send(TELL, msg, undefined) as Promise<void>;
+  }
+  call(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    const p = this.#cell.send(CALL, method, args);
+    return options === undefined
+      ? p
+      : withCallOptions(p, options, `call ${this.#cell.label}.${method}`);
+  }
+}
+
+/** Apply a timeout and an abort signal to a pending call (timers only when asked for). */
+export function withCallOptions<T>(p: Promise<T>, o: CallOptions, what: string): Promise<T> {
+  if (o.timeout === undefined && o.signal === undefined) return p;
+  return new Promise<T>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(o.signal!.reason ?? new PulsingRuntimeError(`${what}: aborted`));
+    };
+    if (o.timeout !== undefined && o.timeout !== Infinity) {
+      const ms = o.timeout;
+      timer = setTimeout(() => {
+        o.signal?.removeEventListener("abort", onAbort);
+        reject(new PulsingTimeoutError(what, ms));
+      }, Math.max(0, ms));
+    }
+    if (o.signal) {
+      if (o.signal.aborted) return onAbort();
+      o.signal.addEventListener("abort", onAbort, { once: true });
+    }
+    p.then((v) => {
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+      resolve(v);
+    }, (e) => {
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+      reject(e);
+    });
+  });
+}
+
+/** Message kinds (internal). */
+export const KIND = { ASK, TELL, CALL } as const;

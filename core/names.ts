@@ -1,0 +1,89 @@
+/**
+ * Actor names (paths): `namespace/name[/...]`, as in the reference.
+ *
+ * Rules, in order: leading and trailing `/` are stripped; the whole path is at most 256
+ * characters; each segment is trimmed, non-empty, at most 64 characters, and made of Unicode
+ * letters and digits, `_` and `-`; a path has at least two segments — a bare name `foo` becomes
+ * `actors/foo`; user paths may not start with the reserved `system` namespace.
+ *
+ * @module
+ */
+
+/** Maximum length of a whole path. */
+export const MAX_PATH_LENGTH = 256;
+/** Maximum length of one segment. */
+export const MAX_SEGMENT_LENGTH = 64;
+/** The namespace given to bare names. */
+export const DEFAULT_NAMESPACE = "actors";
+
+const SEGMENT = /^[\p{L}\p{N}_-]+$/u;
+
+/** Options of {@linkcode normalizeName}. */
+export interface NormalizeNameOptions {
+  /** Allow the reserved `system/` namespace (internal actors only). */
+  allowSystem?: boolean;
+}
+
+/**
+ * Validate an actor name and return its canonical path.
+ *
+ * @param name A path such as `services/llm/router`, or a bare name such as `counter`.
+ * @param options `allowSystem` for internal actors.
+ * @returns The canonical path (`counter` → `actors/counter`).
+ * @throws {TypeError} with a message naming the rule that failed.
+ *
+ * @example
+ * ```ts
+ * import { normalizeName } from "@pulsing/pulsing/core";
+ * console.log(normalizeName("counter")); // "actors/counter"
+ * console.log(normalizeName("/services/llm/router/")); // "services/llm/router"
+ * ```
+ */
+export function normalizeName(name: string, options?: NormalizeNameOptions): string {
+  if (typeof name !== "string") {
+    throw new TypeError(`Actor name must be a string, got ${typeof name}`);
+  }
+  let path = name;
+  while (path.startsWith("/")) path = path.slice(1);
+  while (path.endsWith("/")) path = path.slice(0, -1);
+  if (path.length > MAX_PATH_LENGTH) {
+    throw new TypeError(
+      `Invalid actor name: path exceeds maximum length of ${MAX_PATH_LENGTH} characters`,
+    );
+  }
+  if (path.length === 0) {
+    throw new TypeError(`Invalid actor name ${JSON.stringify(name)}: the name is empty`);
+  }
+  const parts = path.split("/").map((s) => s.trim());
+  for (const seg of parts) {
+    if (seg.length === 0) {
+      throw new TypeError(`Invalid actor name ${JSON.stringify(name)}: empty path segment`);
+    }
+    if (seg.length > MAX_SEGMENT_LENGTH) {
+      throw new TypeError(
+        `Invalid actor name ${
+          JSON.stringify(name)
+        }: segment exceeds maximum length of ${MAX_SEGMENT_LENGTH} characters`,
+      );
+    }
+    if (!SEGMENT.test(seg)) {
+      throw new TypeError(
+        `Invalid character in actor name ${JSON.stringify(name)}: segment ${JSON.stringify(seg)} ` +
+          `may only contain letters, digits, '_' and '-'`,
+      );
+    }
+  }
+  if (parts.length === 1) parts.unshift(DEFAULT_NAMESPACE);
+  if (parts[0] === "system" && !options?.allowSystem) {
+    throw new TypeError(
+      `Invalid actor name ${JSON.stringify(name)}: the 'system' namespace is reserved`,
+    );
+  }
+  const out = parts.join("/");
+  if (out.length > MAX_PATH_LENGTH) {
+    throw new TypeError(
+      `Invalid actor name: path exceeds maximum length of ${MAX_PATH_LENGTH} characters`,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,598 @@
+/**
+ * `pul.remote(Class)`: turn a class into an actor class whose instances are spawned as actors
+ * and called through typed proxies.
+ *
+ * Semantics (as the reference): sync methods run one at a time in arrival order and are
+ * atomic with respect to each other; async methods start in arrival order and interleave at
+ * their awaits (the actor takes its next message while they wait); generator methods stream
+ * their items to the caller, lazily. A method's error reaches the caller (as
+ * `PulsingActorError`, or as the same class when it is a Pulsing error) and the actor keeps its
+ * state. Local calls pass arguments by reference; remote calls encode them.
+ *
+ * @module
+ */
+
+import {
+  type Actor,
+  type ActorContext,
+  CALL_METHOD,
+  Detached,
+  type MethodDispatcher,
+} from "./actor.ts";
+import type { ActorRef, CallOptions } from "./actor_ref.ts";
+import { ActorStream } from "./actor_stream.ts";
+import { PulsingRuntimeError } from "./errors.ts";
+import { getSystem } from "./global.ts";
+import type { ActorId } from "./ids.ts";
+import type { SupervisionOptions } from "./supervision.ts";
+import type { ActorSystem, SpawnOptions } from "./system.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => any;
+// deno-lint-ignore no-explicit-any
+type AnyClass = new (...args: any[]) => any;
+
+/** The callable (public, function-valued) keys of `T`. */
+export type MethodKeys<T> = {
+  [K in keyof T]: K extends string
+    ? K extends `_${string}` | "constructor" | "onStart" | "onStop" ? never
+    : T[K] extends AnyFunction ? K
+    : never
+    : never;
+}[keyof T];
+
+/** What calling method `F` through a proxy returns. */
+export type ProxyMethod<F> = F extends (...args: infer A) => infer R
+  ? R extends AsyncGenerator<infer Y, unknown, unknown> ? (...args: A) => ActorStream<Y>
+  : R extends Generator<infer Y, unknown, unknown> ? (...args: A) => ActorStream<Y>
+  : (...args: A) => Promise<Awaited<R>>
+  : never;
+
+/**
+ * A typed proxy of an actor of class `T`: each public method returns a `Promise` of its
+ * result, each generator method an {@linkcode ActorStream} of its items.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * class Greeter { hello(name: string): string { return `hello ${name}`; } }
+ * await pul.init();
+ * const g: pul.ActorProxy<Greeter> = await pul.remote(Greeter).spawn();
+ * console.log(await g.hello("ada")); // "hello ada"
+ * await pul.shutdown();
+ * ```
+ */
+export type ActorProxy<T> = { readonly [K in MethodKeys<T>]: ProxyMethod<T[K]> };
+
+/**
+ * A call made through an untyped proxy: await it for the result, or iterate it for the items
+ * of a streaming method. Nothing is sent until it is awaited or iterated.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * class Svc { *count(n: number) { for (let i = 0; i < n; i++) yield i; } twice(x: number) { return 2 * x; } }
+ * await pul.init();
+ * await pul.remote(Svc).spawn({ name: "svc" });
+ * const any = await pul.resolve("svc");
+ * console.log(await any.twice(4)); // 8
+ * for await (const i of any.count(2)) console.log(i); // 0, 1
+ * await pul.shutdown();
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export class PendingCall<T = any> implements PromiseLike<T>, AsyncIterable<T> {
+  readonly #ref: ActorRef;
+  readonly #method: string;
+  readonly #args: unknown[];
+  readonly #options: CallOptions | undefined;
+  #p: Promise<unknown> | undefined;
+  /** Prepare a call (use an untyped proxy rather than this constructor). */
+  constructor(ref: ActorRef, method: string, args: unknown[], options?: CallOptions) {
+    this.#ref = ref;
+    this.#method = method;
+    this.#args = args;
+    this.#options = options;
+  }
+  #start(): Promise<unknown> {
+    return this.#p ??= this.#ref.call(this.#method, this.#args, this.#options);
+  }
+  /** Send the call and wait for its result (a streaming method resolves to its stream). */
+  then<A = T, B = never>(
+    onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return (this.#start() as Promise<T>).then(onfulfilled, onrejected);
+  }
+  /** Like `Promise.catch`. */
+  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<T | B> {
+    return (this.#start() as Promise<T>).catch(onrejected);
+  }
+  /** Iterate the items of a streaming method. */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return ActorStream.lazy<T>(() => this.#start())[Symbol.asyncIterator]();
+  }
+}
+
+/**
+ * An untyped proxy: any method name works; each call is a {@linkcode PendingCall}.
+ *
+ * @example
+ * ```ts
+ * import type { AnyProxy } from "@pulsing/pulsing";
+ * async function poke(p: AnyProxy) { return await p.ping(); }
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type AnyProxy = { readonly [method: string]: (...args: any[]) => PendingCall<any> };
+
+const REF: unique symbol = Symbol("pulsing.ref");
+
+/**
+ * The {@linkcode ActorRef} behind a proxy.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.init();
+ * const p = await pul.remote(class A { f() { return 1; } }).spawn();
+ * console.log(pul.refOf(p).isLocal()); // true
+ * await pul.shutdown();
+ * ```
+ */
+export function refOf(proxy: object): ActorRef {
+  const r = (proxy as { [REF]?: ActorRef })[REF];
+  if (r === undefined) throw new TypeError("Not a Pulsing proxy");
+  return r;
+}
+
+/**
+ * An untyped proxy over a reference or another proxy (same actor, any method name).
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.init();
+ * const p = await pul.remote(class A { f() { return 1; } }).spawn();
+ * console.log(await pul.asAny(p).f()); // 1
+ * await pul.shutdown();
+ * ```
+ */
+export function asAny(target: ActorRef | object): AnyProxy {
+  const ref = isRef(target) ? target : refOf(target);
+  return new Proxy(Object.create(null) as AnyProxy, {
+    get(_t, prop) {
+      if (prop === REF) return ref;
+      if (typeof prop !== "string") return undefined;
+      if (prop === "then" || prop === "toJSON" || prop === "constructor") return undefined;
+      if (prop.startsWith("_") || prop.startsWith("#")) {
+        throw new TypeError(`Cannot access private attribute: ${prop}`);
+      }
+      return (...args: unknown[]) => new PendingCall(ref, prop, args);
+    },
+    has(_t, prop) {
+      return prop === REF;
+    },
+  });
+}
+
+function isRef(x: unknown): x is ActorRef {
+  return x !== null && typeof x === "object" && typeof (x as ActorRef).call === "function" &&
+    typeof (x as ActorRef).ask === "function" && "actorId" in (x as object);
+}
+
+/** A method of a class and whether it streams. */
+interface MethodInfo {
+  name: string;
+  stream: boolean;
+}
+
+/** The callable methods of a class, inherited ones included. */
+export function methodsOf(cls: AnyClass): MethodInfo[] {
+  const out = new Map<string, MethodInfo>();
+  for (let p = cls.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const name of Object.getOwnPropertyNames(p)) {
+      if (out.has(name) || !isCallableName(name)) continue;
+      const d = Object.getOwnPropertyDescriptor(p, name)!;
+      if (typeof d.value !== "function") continue;
+      const kind = d.value.constructor?.name;
+      out.set(name, {
+        name,
+        stream: kind === "GeneratorFunction" || kind === "AsyncGeneratorFunction",
+      });
+    }
+  }
+  return [...out.values()];
+}
+
+const FORBIDDEN = new Set(["constructor", "__proto__", "onStart", "onStop", "prototype"]);
+
+function isCallableName(name: string): boolean {
+  return name.length > 0 && name[0] !== "_" && name[0] !== "#" && !FORBIDDEN.has(name);
+}
+
+/**
+ * Wraps an object so that its public methods can be called as actor messages (what
+ * `pul.remote` and `pul.mount` spawn). Internal.
+ */
+export class ServiceActor implements Actor, MethodDispatcher {
+  /** The user object. */
+  readonly instance: object;
+  readonly #cache = new Map<string, AnyFunction | null>();
+  /** Wrap an object. */
+  constructor(instance: object) {
+    this.instance = instance;
+  }
+  /** Plain messages go to the object's own `receive`, if it has one. */
+  receive(msg: unknown, ctx: ActorContext): unknown {
+    const r = (this.instance as Partial<Actor>).receive;
+    if (typeof r === "function") return r.call(this.instance, msg, ctx);
+    throw new PulsingRuntimeError(
+      `Actor ${ctx.name ?? ctx.actorId} takes method calls, not messages (got ${typeof msg})`,
+    );
+  }
+  /** Forward `onStart`. */
+  onStart(actorId: ActorId, ctx: ActorContext): void | Promise<void> {
+    return (this.instance as Partial<Actor>).onStart?.(actorId, ctx);
+  }
+  /** Forward `onStop`. */
+  onStop(ctx: ActorContext): void | Promise<void> {
+    return (this.instance as Partial<Actor>).onStop?.(ctx);
+  }
+  /** Forward `metadata`. */
+  metadata(): Record<string, string> {
+    return (this.instance as Partial<Actor>).metadata?.() ?? {};
+  }
+  /** Look up and run a method. */
+  [CALL_METHOD](method: string, args: unknown[], ctx: ActorContext): unknown {
+    let fn = this.#cache.get(method);
+    if (fn === undefined) {
+      fn = findMethod(this.instance, method);
+      this.#cache.set(method, fn);
+    }
+    if (fn === null) {
+      throw new PulsingRuntimeError(
+        isCallableName(String(method))
+          ? `No method '${method}' on actor ${ctx.name ?? ctx.actorId}`
+          : `Invalid method '${method}': private, reserved or not a method`,
+      );
+    }
+    const r = fn.apply(this.instance, args);
+    if (r !== null && typeof r === "object" && typeof r.then === "function") return new Detached(r);
+    return r;
+  }
+}
+
+function findMethod(inst: object, name: string): AnyFunction | null {
+  if (typeof name !== "string" || !isCallableName(name)) return null;
+  for (let o: object | null = inst; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    const d = Object.getOwnPropertyDescriptor(o, name);
+    if (d) return typeof d.value === "function" ? d.value : null;
+  }
+  return null;
+}
+
+/** Options of {@linkcode remote}. */
+export interface RemoteOptions extends SupervisionOptions {
+  /** The name the class is registered under for remote placement (default: the class name). */
+  name?: string;
+  /** The module URL that defines the class (`import.meta.url`), so other nodes can import it. */
+  module?: string;
+  /** Mailbox capacity of its actors (default 256). */
+  mailboxCapacity?: number;
+}
+
+/** Options of {@linkcode ActorClass.spawn}. */
+export interface ActorSpawnOptions<A extends unknown[]> extends SupervisionOptions {
+  /** The name (default: `actors/<Class>_<8 hex>`). */
+  name?: string;
+  /** Constructor arguments. */
+  args?: A;
+  /** `"local"` (default), `"remote"` (another node), or a node id. */
+  placement?: "local" | "remote" | string;
+  /** Kept for API compatibility: every named actor is resolvable. */
+  public?: boolean;
+  /** The system to spawn on (default: the global one). */
+  system?: ActorSystem;
+  /** Mailbox capacity. */
+  mailboxCapacity?: number;
+}
+
+/** Options of {@linkcode ActorClass.resolve} and `pul.resolve`. */
+export interface ProxyResolveOptions {
+  /** Wait up to this many ms for the name to appear. */
+  timeout?: number;
+  /** The instance on this node. */
+  nodeId?: string;
+  /** The system to resolve on (default: the global one). */
+  system?: ActorSystem;
+}
+
+/** What the cluster layer sends to create an actor of a registered class on another node. */
+export interface RemoteSpawnRequest {
+  /** The class's registry key. */
+  classKey: string;
+  /** Its module URL, if known. */
+  module?: string;
+  /** The actor name. */
+  name: string;
+  /** Constructor arguments. */
+  args: unknown[];
+  /** Supervision and mailbox settings. */
+  options: SupervisionOptions & { mailboxCapacity?: number };
+}
+
+/**
+ * An actor class: spawn actors from it and resolve typed proxies to them.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * class Counter {
+ *   value = 0;
+ *   incr(): number { return ++this.value; }
+ * }
+ * await pul.init();
+ * const Remote = pul.remote(Counter);
+ * const c = await Remote.spawn({ name: "counter" });
+ * await c.incr();
+ * const again = await Remote.resolve("counter");
+ * console.log(await again.incr()); // 2
+ * await pul.shutdown();
+ * ```
+ */
+export class ActorClass<T extends object, A extends unknown[]> {
+  /** The user class. */
+  readonly cls: new (...args: A) => T;
+  /** The registry key (class name or `options.name`). */
+  readonly key: string;
+  /** Options given to `pul.remote`. */
+  readonly options: RemoteOptions;
+  /** The callable methods. */
+  readonly methods: readonly MethodInfo[];
+  readonly #proto: object;
+
+  /** Use {@linkcode remote} rather than this constructor. */
+  constructor(cls: new (...args: A) => T, options: RemoteOptions = {}) {
+    if (typeof cls !== "function" || !cls.prototype) {
+      throw new TypeError("pul.remote expects a class");
+    }
+    this.cls = cls;
+    this.key = options.name ?? cls.name;
+    if (!this.key) throw new TypeError("pul.remote: anonymous classes need { name }");
+    this.options = options;
+    this.methods = methodsOf(cls);
+    this.#proto = typedPrototype(this.methods);
+  }
+
+  /** A typed proxy over a reference. */
+  proxy(ref: ActorRef): ActorProxy<T> {
+    const p = Object.create(this.#proto);
+    p[REF] = ref;
+    return p as ActorProxy<T>;
+  }
+
+  /**
+   * Spawn an actor of this class and return a typed proxy.
+   *
+   * @throws whatever the constructor throws (local placement), `PulsingRuntimeError` for a
+   * taken name or an unknown class on the target node.
+   */
+  async spawn(options: ActorSpawnOptions<A> = {}): Promise<ActorProxy<T>> {
+    const system = options.system ?? getSystem();
+    const name = options.name ?? `actors/${this.key}_${crypto.randomUUID().slice(0, 8)}`;
+    const args = (options.args ?? []) as A;
+    const placement = options.placement ?? "local";
+    const sup: SupervisionOptions = {
+      restartPolicy: options.restartPolicy ?? this.options.restartPolicy,
+      maxRestarts: options.maxRestarts ?? this.options.maxRestarts,
+      minBackoff: options.minBackoff ?? this.options.minBackoff,
+      maxBackoff: options.maxBackoff ?? this.options.maxBackoff,
+    };
+    const mailboxCapacity = options.mailboxCapacity ?? this.options.mailboxCapacity;
+    if (placement !== "local" && !(placement === system.nodeId.value)) {
+      const cluster = system.cluster as
+        | { spawnRemote?(r: RemoteSpawnRequest, placement: string): Promise<ActorRef> }
+        | undefined;
+      if (!cluster?.spawnRemote) {
+        if (placement === "remote") {
+          system.log("warn", `placement "remote": no cluster, spawning ${name} locally`);
+        } else {
+          throw new PulsingRuntimeError(
+            `Cannot place ${name} on node ${placement}: this system is not part of a cluster`,
+          );
+        }
+      } else {
+        const ref = await cluster.spawnRemote({
+          classKey: this.key,
+          module: this.options.module,
+          name,
+          args,
+          options: { ...sup, mailboxCapacity },
+        }, placement);
+        return this.proxy(ref);
+      }
+    }
+    const ref = await spawnService(
+      system,
+      this as ActorClass<T, A>,
+      name,
+      args,
+      sup,
+      mailboxCapacity,
+    );
+    return this.proxy(ref);
+  }
+
+  /** Resolve a typed proxy to an existing actor by name. */
+  async resolve(name: string, options: ProxyResolveOptions = {}): Promise<ActorProxy<T>> {
+    const system = options.system ?? getSystem();
+    const ref = await system.resolve(name, { timeout: options.timeout, nodeId: options.nodeId });
+    return this.proxy(ref);
+  }
+}
+
+function spawnService<T extends object, A extends unknown[]>(
+  system: ActorSystem,
+  ac: ActorClass<T, A>,
+  name: string,
+  args: A,
+  sup: SupervisionOptions,
+  mailboxCapacity: number | undefined,
+): Promise<ActorRef> {
+  const opts: SpawnOptions = {
+    ...sup,
+    name,
+    mailboxCapacity,
+    metadata: { class: ac.key, module: ac.options.module ?? "" },
+  };
+  return system.spawn(() => new ServiceActor(new ac.cls(...args)), opts);
+}
+
+function typedPrototype(methods: readonly MethodInfo[]): object {
+  const proto: Record<string | symbol, unknown> = Object.create(null);
+  for (const { name, stream } of methods) {
+    proto[name] = stream
+      ? function (this: { [REF]: ActorRef }, ...args: unknown[]) {
+        const ref = this[REF];
+        return ActorStream.lazy(() => ref.call(name, args));
+      }
+      : function (this: { [REF]: ActorRef }, ...args: unknown[]) {
+        return this[REF].call(name, args);
+      };
+  }
+  return proto;
+}
+
+const registry = new Map<string, ActorClass<object, unknown[]>>();
+
+/**
+ * Make an actor class out of an ordinary class.
+ *
+ * @param cls The class. Its public methods become callable through proxies.
+ * @param options Supervision defaults, registry name, module URL, mailbox capacity.
+ * @returns The {@linkcode ActorClass}.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * const Counter = pul.remote(class Counter {
+ *   value: number;
+ *   constructor(init = 0) { this.value = init; }
+ *   incr(): number { return ++this.value; }
+ *   async *stream(n: number) { for (let i = 0; i < n; i++) yield `chunk_${i}`; }
+ * }, { restartPolicy: "on_failure", maxRestarts: 3 });
+ * await pul.init();
+ * const c = await Counter.spawn({ name: "counter", args: [10] });
+ * console.log(await c.incr()); // 11
+ * for await (const s of c.stream(2)) console.log(s); // chunk_0, chunk_1
+ * await pul.shutdown();
+ * ```
+ */
+export function remote<C extends AnyClass>(
+  cls: C,
+  options: RemoteOptions = {},
+): ActorClass<InstanceType<C>, ConstructorParameters<C>> {
+  const ac = new ActorClass<InstanceType<C>, ConstructorParameters<C>>(cls, options);
+  registry.set(ac.key, ac as unknown as ActorClass<object, unknown[]>);
+  return ac;
+}
+
+/**
+ * The actor class registered under a key (for remote creation), if any.
+ *
+ * @example
+ * ```ts
+ * import { lookupClass, remote } from "@pulsing/pulsing/core";
+ * remote(class Worker {});
+ * console.log(lookupClass("Worker")?.key); // "Worker"
+ * ```
+ */
+export function lookupClass(key: string): ActorClass<object, unknown[]> | undefined {
+  return registry.get(key);
+}
+
+/**
+ * Keys of every registered actor class.
+ *
+ * @example
+ * ```ts
+ * import { registeredClasses } from "@pulsing/pulsing/core";
+ * console.log(Array.isArray(registeredClasses())); // true
+ * ```
+ */
+export function registeredClasses(): string[] {
+  return [...registry.keys()];
+}
+
+/**
+ * Create an actor of a registered class on this node (the target side of remote placement).
+ *
+ * @throws {PulsingRuntimeError} when the class is not registered here.
+ */
+export async function spawnRegistered(
+  system: ActorSystem,
+  req: RemoteSpawnRequest,
+): Promise<ActorRef> {
+  let ac = registry.get(req.classKey);
+  if (!ac && req.module) {
+    await import(req.module);
+    ac = registry.get(req.classKey);
+  }
+  if (!ac) {
+    throw new PulsingRuntimeError(
+      `Class '${req.classKey}' not found on node ${system.nodeId}: pass it to pul.remote() in ` +
+        `that process, or give pul.remote(Class, { module: import.meta.url })`,
+    );
+  }
+  return spawnService(system, ac, req.name, req.args, req.options, req.options.mailboxCapacity);
+}
+
+/**
+ * Expose an existing object as a named actor (its public methods become callable).
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.init();
+ * pul.mount({ greet: (n: string) => `hi ${n}` }, { name: "svc/greeter" });
+ * console.log(await (await pul.resolve("svc/greeter")).greet("bo")); // "hi bo"
+ * pul.unmount("svc/greeter");
+ * await pul.shutdown();
+ * ```
+ */
+export function mount(
+  instance: object,
+  options: { name: string; public?: boolean; system?: ActorSystem },
+): ActorRef {
+  const system = options.system ?? getSystem();
+  return system.spawnInstance(new ServiceActor(instance), {
+    name: options.name,
+    metadata: { class: instance.constructor?.name ?? "Object", module: "" },
+  });
+}
+
+/**
+ * Stop a mounted object's actor. A no-op when nothing is mounted under that name or Pulsing
+ * is not initialized.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.unmount("svc/nothing"); // fine
+ * ```
+ */
+export async function unmount(
+  name: string,
+  options: { system?: ActorSystem } = {},
+): Promise<boolean> {
+  let system = options.system;
+  if (!system) {
+    try {
+      system = getSystem();
+    } catch {
+      return false;
+    }
+  }
+  return await system.stop(name);
+}

@@ -1,0 +1,264 @@
+/**
+ * Pulsing: a distributed actor runtime for Deno and Node. Write a class, `pul.remote` it,
+ * spawn it, and call its methods from any process of the cluster as if it were local;
+ * generator methods stream their results; nodes find each other by gossip.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ *
+ * const Counter = pul.remote(class Counter {
+ *   value = 0;
+ *   incr(): number { return ++this.value; }
+ *   async *countdown(n: number) { while (n > 0) yield n--; }
+ * });
+ *
+ * await pul.init();
+ * const counter = await Counter.spawn({ name: "counter" });
+ * console.log(await counter.incr()); // 1
+ * for await (const n of counter.countdown(3)) console.log(n); // 3, 2, 1
+ * await pul.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+import { ActorSystem, type ActorSystemOptions } from "./core/system.ts";
+import { getSystem, isInitialized, peekGlobalSystem, setGlobalSystem } from "./core/global.ts";
+import type { ActorRef } from "./core/actor_ref.ts";
+import type { ActorId } from "./core/ids.ts";
+import {
+  type ActorClass,
+  type ActorProxy,
+  type AnyProxy,
+  asAny,
+  type ProxyResolveOptions,
+} from "./core/remote.ts";
+import type { Actor } from "./core/actor.ts";
+import type { SpawnOptions } from "./core/system.ts";
+import { PulsingUnsupportedError } from "./core/errors.ts";
+
+export {
+  PulsingActorError,
+  PulsingBusinessError,
+  PulsingError,
+  PulsingRuntimeError,
+  PulsingSystemError,
+  PulsingTimeoutError,
+  PulsingUnsupportedError,
+} from "./core/errors.ts";
+export type { PulsingActorErrorOptions, PulsingErrorOptions } from "./core/errors.ts";
+export { ActorId, NodeId } from "./core/ids.ts";
+export { ActorRef, type CallOptions } from "./core/actor_ref.ts";
+export { ActorStream } from "./core/actor_stream.ts";
+export {
+  ActorSystem,
+  type LoadBalancingPolicy,
+  type MemberInfo,
+  type NamedActorInfo,
+  type NamedInstance,
+  ResolveBuilder,
+  type ResolveOptions,
+  SpawnBuilder,
+  type SpawnOptions,
+} from "./core/system.ts";
+export {
+  type RestartPolicy,
+  type SupervisionOptions,
+  SupervisionSpec,
+} from "./core/supervision.ts";
+export {
+  ActorClass,
+  type ActorProxy,
+  type ActorSpawnOptions,
+  type AnyProxy,
+  asAny,
+  type MethodKeys,
+  mount,
+  PendingCall,
+  type ProxyMethod,
+  type ProxyResolveOptions,
+  refOf,
+  remote,
+  type RemoteOptions,
+  unmount,
+} from "./core/remote.ts";
+export { Behavior, BehaviorAction, stateful, stateless } from "./core/behavior.ts";
+export { getSystem, isInitialized };
+
+/** Options of {@linkcode init} and {@linkcode actorSystem}. */
+export interface InitOptions extends ActorSystemOptions {
+  /** Listen on `host:port` (port 0 picks a free one). Omit for an in-process system. */
+  addr?: string;
+  /** Addresses of nodes to join (gossip mode). */
+  seeds?: string[];
+  /** Cluster passphrase: mutual TLS with a CA derived from it. */
+  passphrase?: string;
+  /** Worker mode: the head node's address. */
+  headAddr?: string;
+  /** Head mode: this node holds the registry for its workers. */
+  isHeadNode?: boolean;
+}
+
+/** How networked systems are started (set by the cluster layer). */
+type NodeStarter = (system: ActorSystem, options: InitOptions) => Promise<void>;
+let startNode: NodeStarter | undefined;
+
+/** @internal The cluster layer registers how to start a networked node. */
+export function _setNodeStarter(fn: NodeStarter): void {
+  startNode = fn;
+}
+
+async function createSystem(options: InitOptions): Promise<ActorSystem> {
+  const networked = options.addr !== undefined || (options.seeds?.length ?? 0) > 0 ||
+    options.headAddr !== undefined || options.isHeadNode === true ||
+    options.passphrase !== undefined;
+  if (options.isHeadNode && options.headAddr) {
+    throw new TypeError("Cannot set both isHeadNode and headAddr");
+  }
+  const system = new ActorSystem(options);
+  if (networked) {
+    if (!startNode) throw new PulsingUnsupportedError("networked nodes (cluster layer not loaded)");
+    await startNode(system, options);
+  }
+  return system;
+}
+
+/**
+ * Start the global actor system. With no options it is an in-process system; with `addr` it
+ * listens, and with `seeds` (or `headAddr`) it joins a cluster.
+ *
+ * Calling `init` again while a system is running returns that same system and ignores the new
+ * options; after {@linkcode shutdown}, `init` starts a fresh one.
+ *
+ * @param options Address, seeds, passphrase, head/worker mode, logger.
+ * @returns The global system.
+ * @throws {TypeError} on contradictory options (`isHeadNode` with `headAddr`).
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * const a = await pul.init();
+ * const b = await pul.init();
+ * console.log(a === b); // true
+ * await pul.shutdown();
+ * ```
+ */
+export async function init(options: InitOptions = {}): Promise<ActorSystem> {
+  const existing = peekGlobalSystem();
+  if (existing && !existing.isShutdown) return existing;
+  const system = await createSystem(options);
+  setGlobalSystem(system);
+  return system;
+}
+
+/**
+ * Stop the global system: every actor stops (its `onStop` runs), the node leaves the cluster,
+ * and the global reference is cleared. A no-op when not initialized.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.init();
+ * await pul.shutdown();
+ * console.log(pul.isInitialized()); // false
+ * ```
+ */
+export async function shutdown(): Promise<void> {
+  const s = peekGlobalSystem();
+  setGlobalSystem(undefined);
+  await s?.shutdown();
+}
+
+/**
+ * Create an independent system (not the global one); several can coexist in one process.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * const system = await pul.actorSystem();
+ * const ref = await system.spawn({ receive: (x: number) => x + 1 });
+ * console.log(await ref.ask(1)); // 2
+ * await system.shutdown();
+ * ```
+ */
+export function actorSystem(options: InitOptions = {}): Promise<ActorSystem> {
+  return createSystem(options);
+}
+
+/** Options of {@linkcode resolve}. */
+export interface ResolveProxyOptions<T extends object> extends ProxyResolveOptions {
+  /** The actor class, for a typed proxy. */
+  // deno-lint-ignore no-explicit-any
+  cls?: ActorClass<T, any>;
+}
+
+/**
+ * Find a named actor anywhere in the cluster and return a proxy: typed when `cls` is given,
+ * untyped (any method name) otherwise.
+ *
+ * @throws {PulsingRuntimeError} `Named actor not found: <path>` (after `timeout` ms if given).
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * const Echo = pul.remote(class Echo { say(s: string) { return s; } });
+ * await pul.init();
+ * await Echo.spawn({ name: "echo" });
+ * const typed = await pul.resolve("echo", { cls: Echo });
+ * const untyped = await pul.resolve("echo");
+ * console.log(await typed.say("a"), await untyped.say("b")); // "a" "b"
+ * await pul.shutdown();
+ * ```
+ */
+export function resolve<T extends object>(
+  name: string,
+  options: ResolveProxyOptions<T> & { cls: ActorClass<T, unknown[]> },
+): Promise<ActorProxy<T>>;
+/** Untyped form. */
+export function resolve(name: string, options?: ProxyResolveOptions): Promise<AnyProxy>;
+export async function resolve<T extends object>(
+  name: string,
+  options: ResolveProxyOptions<T> = {},
+): Promise<ActorProxy<T> | AnyProxy> {
+  const system = options.system ?? getSystem();
+  const ref = await system.resolve(name, { timeout: options.timeout, nodeId: options.nodeId });
+  return options.cls ? options.cls.proxy(ref) : asAny(ref);
+}
+
+/**
+ * A reference to an actor by id (local, then the cluster).
+ *
+ * @throws {PulsingRuntimeError} `Actor not found: <id>`.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.init();
+ * const ref = await pul.spawn({ receive: () => "pong" });
+ * console.log(await (await pul.refer(ref.actorId)).ask("ping")); // "pong"
+ * await pul.shutdown();
+ * ```
+ */
+export function refer(actorId: ActorId | string): Promise<ActorRef> {
+  return getSystem().refer(actorId);
+}
+
+/**
+ * Spawn a low-level actor (an object with `receive`, or a factory) on the global system.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.init();
+ * const ref = await pul.spawn({ receive: (m: string) => m.length }, { name: "len" });
+ * console.log(await ref.ask("four")); // 4
+ * await pul.shutdown();
+ * ```
+ */
+export function spawn(
+  actor: Actor | (() => Actor | Promise<Actor>),
+  options?: SpawnOptions,
+): Promise<ActorRef> {
+  return getSystem().spawn(actor, options);
+}
