@@ -262,20 +262,27 @@ export class NodeTlsTransport implements Transport {
     });
     const listener = new NodeTlsListener(server, addr);
     // TCP_NODELAY before the handshake, so no flight waits for Nagle.
-    server.on("connection", (raw: Socket) => raw.setNoDelay(true));
+    // Remember the peer address: Deno's TLSSocket has lost it by the time a handshake fails.
+    const peers = new WeakMap<object, string>();
+    server.on("connection", (raw: Socket) => {
+      raw.setNoDelay(true);
+      peers.set(raw, addrOf(raw.remoteAddress, raw.remotePort));
+    });
+    const peerOf = (sock: tls.TLSSocket): string => {
+      if (sock.remoteAddress !== undefined) return addrOf(sock.remoteAddress, sock.remotePort);
+      const parent = (sock as unknown as { _parent?: object })._parent;
+      return (parent && peers.get(parent)) ?? addrOf(undefined, undefined);
+    };
     // Handshake failures and timeouts (node:tls reports its timeout here but leaves the socket
     // open, so close it ourselves).
     server.on("tlsClientError", (err: Error, sock: tls.TLSSocket) => {
-      this.#refuse(addrOf(sock.remoteAddress, sock.remotePort), err);
+      this.#refuse(peerOf(sock), err);
       sock.destroy();
     });
     server.on("secureConnection", (sock: tls.TLSSocket) => {
       if (!sock.authorized) {
         // rejectUnauthorized makes this unreachable; keep the check as a second lock.
-        this.#refuse(
-          addrOf(sock.remoteAddress, sock.remotePort),
-          sock.authorizationError ?? new Error("unauthorized"),
-        );
+        this.#refuse(peerOf(sock), sock.authorizationError ?? new Error("unauthorized"));
         sock.destroy();
         return;
       }
