@@ -1,0 +1,229 @@
+/**
+ * The Deno TCP transport: `Deno.listen` / `Deno.connect`, `setNoDelay(true)`, reads with
+ * `conn.read` into one reused buffer per connection, writes batched (small buffers coalesced
+ * into one write, big buffers written as they are, never concatenated).
+ *
+ * This module touches the `Deno` global only inside its functions, so importing it on Node is
+ * harmless.
+ *
+ * @module
+ */
+
+import type { Conn, ConnectOptions, HostPort, Listener, Transport } from "./types.ts";
+
+/** Options of {@linkcode DenoTcpTransport}. */
+export interface DenoTcpOptions {
+  /** Size of each connection's read buffer in bytes (default 256 KiB). */
+  readBufferSize?: number;
+  /** Buffers smaller than this are copied into one coalesced write (default 16 KiB). */
+  coalesceBelow?: number;
+}
+
+function addrString(a: Deno.Addr): string {
+  const n = a as Deno.NetAddr;
+  if (n.hostname === undefined) return String((a as Deno.UnixAddr).path ?? a.transport);
+  return n.hostname.includes(":") ? `[${n.hostname}]:${n.port}` : `${n.hostname}:${n.port}`;
+}
+
+class DenoTcpConn implements Conn {
+  readonly remoteAddr: string;
+  readonly localAddr: string;
+  readonly #conn: Deno.Conn;
+  readonly #readSize: number;
+  readonly #coalesceBelow: number;
+  #closed = false;
+  #started = false;
+  #tail: Promise<void> = Promise.resolve();
+  #onClose: ((err?: Error) => void) | undefined;
+  #closeNotified = false;
+
+  constructor(conn: Deno.Conn, options: DenoTcpOptions) {
+    this.#conn = conn;
+    this.remoteAddr = addrString(conn.remoteAddr);
+    this.localAddr = addrString(conn.localAddr);
+    this.#readSize = options.readBufferSize ?? 256 * 1024;
+    this.#coalesceBelow = options.coalesceBelow ?? 16 * 1024;
+    try {
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+    } catch {
+      // not a TCP socket (or already closed): nothing to tune
+    }
+  }
+
+  start(onData: (chunk: Uint8Array) => void, onClose: (err?: Error) => void): void {
+    if (this.#started) throw new Error("Conn.start called twice");
+    this.#started = true;
+    this.#onClose = onClose;
+    this.#readLoop(onData);
+  }
+
+  async #readLoop(onData: (chunk: Uint8Array) => void): Promise<void> {
+    const buf = new Uint8Array(this.#readSize);
+    let err: Error | undefined;
+    try {
+      while (!this.#closed) {
+        const n = await this.#conn.read(buf);
+        if (n === null) break;
+        onData(buf.subarray(0, n));
+      }
+    } catch (e) {
+      if (!this.#closed) err = e instanceof Error ? e : new Error(String(e));
+    }
+    this.close();
+    this.#notifyClose(err);
+  }
+
+  #notifyClose(err?: Error): void {
+    if (this.#closeNotified) return;
+    this.#closeNotified = true;
+    this.#onClose?.(err);
+  }
+
+  write(chunks: Uint8Array[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error(`connection to ${this.remoteAddr} closed`));
+    const p = this.#tail.then(() => this.#writeNow(chunks));
+    this.#tail = p.catch(() => {});
+    return p;
+  }
+
+  async #writeNow(chunks: Uint8Array[]): Promise<void> {
+    const small = this.#coalesceBelow;
+    let i = 0;
+    while (i < chunks.length) {
+      if (this.#closed) throw new Error(`connection to ${this.remoteAddr} closed`);
+      const c = chunks[i];
+      if (c.length >= small) {
+        await this.#writeAll(c);
+        i++;
+        continue;
+      }
+      // coalesce the run of small buffers that starts here
+      let j = i;
+      let total = 0;
+      while (j < chunks.length && chunks[j].length < small) total += chunks[j++].length;
+      if (j === i + 1) {
+        await this.#writeAll(c);
+      } else {
+        const b = new Uint8Array(total);
+        let o = 0;
+        for (let k = i; k < j; k++) {
+          b.set(chunks[k], o);
+          o += chunks[k].length;
+        }
+        await this.#writeAll(b);
+      }
+      i = j;
+    }
+  }
+
+  async #writeAll(b: Uint8Array): Promise<void> {
+    let o = 0;
+    while (o < b.length) o += await this.#conn.write(o === 0 ? b : b.subarray(o));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+    if (!this.#started) this.#notifyClose();
+  }
+}
+
+class DenoTcpListener implements Listener {
+  readonly addr: HostPort;
+  readonly #listener: Deno.Listener;
+  readonly #options: DenoTcpOptions;
+  #cb: ((conn: Conn) => void) | undefined;
+  #backlog: Conn[] = [];
+  #closed = false;
+
+  constructor(listener: Deno.Listener, options: DenoTcpOptions) {
+    this.#listener = listener;
+    this.#options = options;
+    const a = listener.addr as Deno.NetAddr;
+    this.addr = { hostname: a.hostname, port: a.port };
+    this.#acceptLoop();
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#closed) {
+      let c: Deno.Conn;
+      try {
+        c = await this.#listener.accept();
+      } catch {
+        if (this.#closed) return;
+        continue; // a failed accept (e.g. EMFILE) must not stop the listener
+      }
+      const conn = new DenoTcpConn(c, this.#options);
+      if (this.#cb) this.#cb(conn);
+      else this.#backlog.push(conn);
+    }
+  }
+
+  onConnection(cb: (conn: Conn) => void): void {
+    this.#cb = cb;
+    const waiting = this.#backlog;
+    this.#backlog = [];
+    for (const c of waiting) cb(c);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+    for (const c of this.#backlog) c.close();
+    this.#backlog = [];
+  }
+}
+
+/**
+ * TCP over `Deno.listen` / `Deno.connect`.
+ *
+ * @example
+ * ```ts
+ * import { DenoTcpTransport } from "./deno_tcp.ts";
+ * const t = new DenoTcpTransport();
+ * const listener = await t.listen({ hostname: "127.0.0.1", port: 0 });
+ * listener.onConnection((conn) => conn.start((chunk) => console.log(chunk.length), () => {}));
+ * const conn = await t.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * await conn.write([new Uint8Array([1, 2, 3])]);
+ * conn.close();
+ * listener.close();
+ * ```
+ */
+export class DenoTcpTransport implements Transport {
+  /** `"deno-tcp"`. */
+  readonly kind: string = "deno-tcp";
+  readonly #options: DenoTcpOptions;
+
+  /** @param options Buffer sizes. */
+  constructor(options: DenoTcpOptions = {}) {
+    this.#options = options;
+  }
+
+  /** Bind and listen (port 0 picks a free port). */
+  listen(addr: HostPort): Promise<Listener> {
+    const l = Deno.listen({ hostname: addr.hostname, port: addr.port, transport: "tcp" });
+    return Promise.resolve(new DenoTcpListener(l, this.#options));
+  }
+
+  /** Dial; `signal` aborts the attempt. */
+  async connect(options: ConnectOptions): Promise<Conn> {
+    options.signal?.throwIfAborted();
+    const c = await Deno.connect({
+      hostname: options.hostname,
+      port: options.port,
+      transport: "tcp",
+      signal: options.signal,
+    } as Deno.ConnectOptions);
+    return new DenoTcpConn(c, this.#options);
+  }
+}
