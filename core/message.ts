@@ -135,7 +135,8 @@ export class StreamMessage<T = unknown> implements AsyncIterable<T> {
   #cancelled = false;
   #error: Error | undefined;
   #readerWake: (() => void) | undefined;
-  #writerWake: (() => void) | undefined;
+  /** Writes waiting for space, in call order (each holds its item). */
+  #waiting: { item: T; resolve: () => void; reject: (e: Error) => void }[] = [];
   #iterated = false;
 
   private constructor(msgType: string, cap: number) {
@@ -161,15 +162,17 @@ export class StreamMessage<T = unknown> implements AsyncIterable<T> {
       get closed() {
         return s.#ended || s.#cancelled;
       },
-      async write(item: T): Promise<void> {
-        while (true) {
-          if (s.#cancelled) throw new PulsingRuntimeError("Stream closed");
-          if (s.#ended) throw new PulsingRuntimeError("Writer already closed");
-          if (s.#buf.length < s.#cap) break;
-          await new Promise<void>((r) => (s.#writerWake = r));
+      write(item: T): Promise<void> {
+        if (s.#cancelled) return Promise.reject(new PulsingRuntimeError("Stream closed"));
+        if (s.#ended) return Promise.reject(new PulsingRuntimeError("Writer already closed"));
+        // Space and nobody waiting ahead: take it now. Otherwise queue behind earlier writes,
+        // so that concurrent writes keep their call order and none is lost.
+        if (s.#buf.length < s.#cap && s.#waiting.length === 0) {
+          s.#buf.push(item);
+          s.#wakeReader();
+          return Promise.resolve();
         }
-        s.#buf.push(item);
-        s.#wakeReader();
+        return new Promise<void>((resolve, reject) => s.#waiting.push({ item, resolve, reject }));
       },
       close(): Promise<void> {
         s.#ended = true;
@@ -192,10 +195,14 @@ export class StreamMessage<T = unknown> implements AsyncIterable<T> {
     this.#readerWake = undefined;
     w?.();
   }
-  #wakeWriter(): void {
-    const w = this.#writerWake;
-    this.#writerWake = undefined;
-    w?.();
+  /** Move waiting writes into the freed buffer space, oldest first. */
+  #admitWriters(): void {
+    const w = this.#waiting;
+    while (w.length > 0 && this.#buf.length < this.#cap) {
+      const next = w.shift()!;
+      this.#buf.push(next.item);
+      next.resolve();
+    }
   }
 
   /** Iterate the items (once). */
@@ -207,7 +214,7 @@ export class StreamMessage<T = unknown> implements AsyncIterable<T> {
         while (true) {
           if (this.#buf.length > 0) {
             const v = this.#buf.shift() as T;
-            this.#wakeWriter();
+            this.#admitWriters();
             return { done: false, value: v };
           }
           if (this.#cancelled) return { done: true, value: undefined };
@@ -231,6 +238,8 @@ export class StreamMessage<T = unknown> implements AsyncIterable<T> {
   #cancel(): void {
     this.#cancelled = true;
     this.#buf.length = 0;
-    this.#wakeWriter();
+    const w = this.#waiting;
+    this.#waiting = [];
+    for (const x of w) x.reject(new PulsingRuntimeError("Stream closed"));
   }
 }
