@@ -1,0 +1,271 @@
+/**
+ * Cross-process benchmark: our runtime against the physical floor (raw TCP echo) and the
+ * closest peer (Moleculer 0.14, TCP transporter), same run, same machine, one table.
+ *
+ * ```sh
+ * deno run -A bench/compare.ts            # full run, 3 repetitions, well under 5 minutes
+ * deno run -A bench/compare.ts --quick    # about 30 s
+ * ```
+ * Options: `--reps N` (default 3), `--targets raw,moleculer,pulsing`, `--with-cbor` (adds
+ * Moleculer with the CBOR serializer), `--fresh-moleculer` (re-install the peer).
+ *
+ * Every repetition uses fresh server and client processes on 127.0.0.1, interleaving the
+ * targets. All child processes are tracked and stopped by pid, also on error or Ctrl-C.
+ * Results: `.bench-out/compare-<time>.json` and `.md` (plus `compare-latest.*`).
+ *
+ * @module
+ */
+
+import { ProcGroup } from "./_proc.ts";
+import {
+  fmtNum,
+  fmtRatio,
+  fmtSummary,
+  markdownTable,
+  type RepSummary,
+  summarize,
+  writeResult,
+} from "./_stats.ts";
+import {
+  moleculerTarget,
+  pulsingTarget,
+  rawTarget,
+  type Target,
+  type TargetContext,
+} from "./_targets.ts";
+import { FULL_WORKLOAD, type KindResult, KINDS, parseFlags, QUICK_WORKLOAD } from "./_workload.ts";
+
+/** One row of the table. */
+interface Figure {
+  key: string;
+  kind: string;
+  metric: string;
+  label: string;
+  unit: string;
+  better: "lower" | "higher";
+  goal: string;
+}
+
+const FIGURES: Figure[] = [
+  fig("pingpong", "p50_us", "(a) ask p50, sequential, tiny", "µs", "lower", "≤ 1.3× raw"),
+  fig("pingpong", "p99_us", "(a) ask p99, sequential, tiny", "µs", "lower", ""),
+  fig(
+    "pipeline",
+    "msgs_per_s",
+    "(b) 64 in flight, one connection",
+    "msg/s",
+    "higher",
+    "≥ 0.5× raw, ≥ 10× moleculer",
+  ),
+  fig(
+    "bulk1m",
+    "mib_per_s",
+    "(c) 1 MiB request, tiny reply",
+    "MiB/s",
+    "higher",
+    "≥ 0.6× raw, ≥ 20× moleculer",
+  ),
+  fig("bulk16m", "mib_per_s", "(c) 16 MiB request, tiny reply", "MiB/s", "higher", ""),
+  fig("stream", "items_per_s", "(d) stream of 100k small strings", "items/s", "higher", "≥ 500k/s"),
+  fig("stream", "ttfi_us", "(d) stream time to first item", "µs", "lower", ""),
+  fig("join", "join_ms", "join: fresh process → callable from other", "ms", "lower", "< 100 ms"),
+  fig("join", "join_reverse_ms", "join: fresh process → can call other", "ms", "lower", ""),
+];
+
+function fig(
+  kind: string,
+  metric: string,
+  label: string,
+  unit: string,
+  better: "lower" | "higher",
+  goal: string,
+): Figure {
+  return { key: `${kind}.${metric}`, kind, metric, label, unit, better, goal };
+}
+
+const flags = parseFlags(Deno.args);
+const quick = !!flags.quick;
+const reps = Math.max(1, Math.min(10, Number(flags.reps ?? 3)));
+const workload = quick ? QUICK_WORKLOAD : FULL_WORKLOAD;
+const budgetMs = quick ? 90_000 : 280_000; // hard stop for new work; full run < 5 min
+const wanted = (flags.targets ?? "raw,moleculer,pulsing").split(",").map((s) => s.trim());
+
+const group = new ProcGroup();
+const ctx: TargetContext = {
+  group,
+  workload,
+  quick,
+  clientTimeoutMs: quick ? 40_000 : 90_000,
+  fresh: !!flags["fresh-moleculer"],
+};
+
+let cleaning = false;
+async function cleanupAndExit(code: number): Promise<never> {
+  if (!cleaning) {
+    cleaning = true;
+    await group.stopAll();
+  }
+  Deno.exit(code);
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, () => {
+    console.error(`\n${sig}: stopping child processes ${group.pids.join(", ") || "(none)"}`);
+    cleanupAndExit(130);
+  });
+}
+
+const all: Target[] = [];
+for (const name of wanted) {
+  if (name === "raw") all.push(rawTarget());
+  else if (name === "moleculer") all.push(moleculerTarget("json"));
+  else if (name === "moleculer-cbor") all.push(moleculerTarget("cbor"));
+  else if (name === "pulsing") all.push(pulsingTarget());
+  else console.error(`unknown target ${name} (known: raw, moleculer, moleculer-cbor, pulsing)`);
+}
+if (flags["with-cbor"] && !wanted.includes("moleculer-cbor")) all.push(moleculerTarget("cbor"));
+
+/** Per target: figure key → value per repetition (NaN when missing). */
+const values = new Map<string, Map<string, number[]>>();
+/** Per target: notes (unsupported kinds, errors, skip reason). */
+const notes = new Map<string, Set<string>>();
+const unavailable = new Map<string, string>();
+const note = (t: string, s: string) => {
+  if (!notes.has(t)) notes.set(t, new Set());
+  notes.get(t)!.add(s);
+};
+
+function record(t: string, rep: number, r: KindResult): void {
+  if (r.unsupported) note(t, `${r.kind}: ${r.unsupported}`);
+  if (r.error) note(t, `${r.kind} (rep ${rep + 1}): error: ${r.error.slice(0, 300)}`);
+  for (const [m, v] of Object.entries(r.metrics ?? {})) {
+    const key = `${r.kind}.${m}`;
+    const per = values.get(t) ?? new Map<string, number[]>();
+    values.set(t, per);
+    const arr = per.get(key) ?? [];
+    per.set(key, arr);
+    arr[rep] = v;
+  }
+}
+
+const t0 = performance.now();
+const log = (s: string) =>
+  console.error(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${s}`);
+
+try {
+  const ready: Target[] = [];
+  for (const t of all) {
+    const why = await t.prepare(ctx);
+    if (why) {
+      unavailable.set(t.name, why);
+      log(`${t.name}: ${why}`);
+    } else {
+      ready.push(t);
+      log(`${t.name}: ${t.description}`);
+    }
+  }
+  let stoppedEarly = false;
+  for (let rep = 0; rep < reps && !stoppedEarly; rep++) {
+    for (const t of ready) {
+      if (performance.now() - t0 > budgetMs) {
+        stoppedEarly = true;
+        note(t.name, `time budget reached: stopped before repetition ${rep + 1}`);
+        break;
+      }
+      log(`rep ${rep + 1}/${reps} ${t.name}: server + client`);
+      let server;
+      try {
+        server = await t.startServer(ctx);
+        const res = await t.runClient(ctx, server.addr, KINDS);
+        for (const r of res) record(t.name, rep, r);
+      } catch (e) {
+        note(t.name, `rep ${rep + 1}: ${e instanceof Error ? e.message : e}`);
+      } finally {
+        await server?.stop();
+      }
+      if (t.measureJoin) {
+        log(`rep ${rep + 1}/${reps} ${t.name}: join`);
+        record(t.name, rep, await t.measureJoin(ctx));
+      } else {
+        note(t.name, "join: not measured by this target");
+      }
+    }
+  }
+} finally {
+  await group.stopAll();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function summaryOf(t: string, key: string): RepSummary | null {
+  const arr = values.get(t)?.get(key);
+  if (!arr) return null;
+  return summarize(Array.from({ length: reps }, (_, i) => arr[i] ?? NaN));
+}
+
+const names = all.map((t) => t.name);
+const med = (t: string, key: string) => summaryOf(t, key)?.median;
+const headers = [
+  "figure",
+  "unit",
+  ...names.map((n) => `${n} min / **med**`),
+  "pulsing ÷ raw",
+  "pulsing ÷ moleculer",
+  "moleculer ÷ raw",
+  "goal (issue 9)",
+];
+const rows = FIGURES.map((f) => [
+  f.label,
+  `${f.unit} (${f.better === "lower" ? "↓" : "↑"})`,
+  ...names.map((n) => unavailable.has(n) ? "n/a" : fmtSummary(summaryOf(n, f.key), f.unit)),
+  fmtRatio(med("pulsing", f.key), med("raw", f.key)),
+  fmtRatio(med("pulsing", f.key), med("moleculer", f.key)),
+  fmtRatio(med("moleculer", f.key), med("raw", f.key)),
+  f.goal,
+]);
+const elapsedS = (performance.now() - t0) / 1000;
+const machine = `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} CPUs, ` +
+  `Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`;
+
+let md = `## Cross-process benchmark (${quick ? "quick" : "full"}, ${reps} repetitions)\n\n`;
+md += `${machine}; separate server and client processes on 127.0.0.1; ` +
+  `${elapsedS.toFixed(0)} s in all. Ratios use medians; ↓ lower is better, ↑ higher.\n\n`;
+md += markdownTable(headers, rows, headers.map((_, i) => (i === 0 ? "left" : "right")));
+md += "\nTargets:\n";
+for (const t of all) {
+  md += `- **${t.name}**: ${unavailable.get(t.name) ?? t.description}\n`;
+  for (const n of notes.get(t.name) ?? []) md += `  - ${n}\n`;
+}
+md += `\nWorkload: ${JSON.stringify(workload)}\n`;
+md += "\nAll repetitions (per figure, in order):\n";
+for (const t of all) {
+  if (unavailable.has(t.name)) continue;
+  const cells = FIGURES.map((f) => {
+    const s = summaryOf(t.name, f.key);
+    return s ? `${f.key}=${s.values.map((v) => fmtNum(v, f.unit)).join(", ")}` : null;
+  }).filter((x) => x);
+  md += `- ${t.name}: ${cells.join("; ")}\n`;
+}
+console.log(md);
+
+const json = {
+  date: new Date().toISOString(),
+  mode: quick ? "quick" : "full",
+  reps,
+  elapsedS,
+  machine,
+  workload,
+  targets: all.map((t) => ({
+    name: t.name,
+    description: t.description,
+    unavailable: unavailable.get(t.name) ?? null,
+    notes: [...(notes.get(t.name) ?? [])],
+    figures: Object.fromEntries(FIGURES.map((f) => [f.key, summaryOf(t.name, f.key)])),
+  })),
+  figures: FIGURES,
+};
+const jsonPath = await writeResult("compare", json, "json");
+const mdPath = await writeResult("compare", md, "md");
+console.error(`results: ${jsonPath}\n         ${mdPath}`);
+if (group.pids.length > 0) console.error(`warning: still running: ${group.pids.join(", ")}`);
+Deno.exit(0);
