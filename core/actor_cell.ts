@@ -69,7 +69,8 @@ export class ActorCell implements ActorContext {
   #busy = false;
   #state = STARTING;
   #drainScheduled = false;
-  #capWaiters: (() => void)[] | undefined;
+  /** Senders waiting for mailbox space, oldest first (non-empty only while the mailbox is full). */
+  #waiting: Envelope[] | undefined;
   #inflight: Set<Pending> | undefined;
   #idle: (() => void) | undefined;
   #abort: AbortController | undefined;
@@ -230,14 +231,23 @@ export class ActorCell implements ActorContext {
     }
     if (this.#state >= STOPPING) return Promise.reject(this.#stoppedError());
     if (this.mailboxDepth >= this.#cap) {
-      return new Promise<void>((r) => (this.#capWaiters ??= []).push(r)).then(() =>
-        this.send(kind, msg, args)
-      );
+      // Full: wait in line holding the message; #admit moves it into the mailbox when a slot
+      // frees, so waiting senders keep their order and nobody overtakes them. A tell resolves
+      // when admitted, an ask/call with its reply.
+      return new Promise((resolve, reject) => {
+        (this.#waiting ??= []).push({ kind, msg, args, resolve, reject });
+      });
+    }
+    if (kind === TELL) {
+      // A tell completes once it is in the mailbox, not once it is handled.
+      (this.#q ??= []).push({ kind, msg, args, resolve: undefined, reject: undefined });
+      this.#scheduleDrain();
+      return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       (this.#q ??= []).push({ kind, msg, args, resolve, reject });
       this.#scheduleDrain();
-    }).then((v) => (kind === TELL ? undefined : v));
+    });
   }
 
   #invoke(kind: number, msg: unknown, args: unknown[] | undefined): unknown {
@@ -334,9 +344,9 @@ export class ActorCell implements ActorContext {
         q.splice(0, this.#qHead);
         this.#qHead = 0;
       }
-      this.#wakeSender();
+      this.#admit();
       const p = this.#runNow(env.kind, env.msg, env.args);
-      p.then(env.resolve, env.reject);
+      if (env.resolve !== undefined) p.then(env.resolve, env.reject);
     }
     if (this.#qHead === q.length) {
       q.length = 0;
@@ -344,9 +354,16 @@ export class ActorCell implements ActorContext {
     }
   }
 
-  #wakeSender(): void {
-    const w = this.#capWaiters;
-    if (w !== undefined && w.length > 0) w.shift()!();
+  /** A mailbox slot freed: move the oldest waiting sender's message in. */
+  #admit(): void {
+    const w = this.#waiting;
+    if (w === undefined || w.length === 0) return;
+    const env = w.shift()!;
+    if (env.kind === TELL) {
+      env.resolve!(undefined);
+      env.resolve = env.reject = undefined;
+    }
+    this.#q!.push(env);
   }
 
   #stoppedError(): PulsingRuntimeError {
@@ -377,13 +394,13 @@ export class ActorCell implements ActorContext {
     const err = this.#stoppedError();
     const q = this.#q;
     if (q) {
-      for (let i = this.#qHead; i < q.length; i++) q[i].reject!(err);
+      for (let i = this.#qHead; i < q.length; i++) q[i].reject?.(err);
       this.#q = undefined;
       this.#qHead = 0;
     }
-    const w = this.#capWaiters;
-    this.#capWaiters = undefined;
-    if (w) { for (const f of w) f(); }
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    if (w) { for (const env of w) env.reject!(err); }
     const inflight = this.#inflight;
     if (inflight && inflight.size > 0) {
       if (graceMs > 0) {
