@@ -1,0 +1,991 @@
+/**
+ * A symmetric, multiplexed RPC connection over one {@linkcode Conn}: both sides issue
+ * requests (ask, tell), answer them (a value, a typed error, or a stream of items with
+ * credit-based flow control), and cancel them.
+ *
+ * Every message is `encodeValue([kind, id, ...])` (see `streams/codec.ts`) framed by
+ * `streams/frame.ts`; bytes anywhere in a value travel as raw segments. Kinds:
+ *
+ * | kind | name   | fields               | direction                         |
+ * |------|--------|----------------------|-----------------------------------|
+ * | 1    | ASK    | id, head, body, credit | caller → responder              |
+ * | 2    | TELL   | 0, head, body        | caller → responder                |
+ * | 3    | RESULT | id, value            | responder → caller                |
+ * | 4    | ERROR  | id, WireError        | responder → caller                |
+ * | 5    | STREAM | id                   | responder → caller (reply is a stream) |
+ * | 6    | ITEM   | id, value            | responder → caller                |
+ * | 7    | END    | id                   | responder → caller                |
+ * | 8    | SERROR | id, WireError        | responder → caller                |
+ * | 9    | CANCEL | id                   | caller → responder                |
+ * | 10   | CREDIT | id, n                | caller → responder                |
+ *
+ * Request ids are per direction: requests carry the caller's ids, replies echo them.
+ *
+ * @module
+ */
+
+import type { Conn } from "./transport/types.ts";
+import {
+  errorFromWire,
+  errorToWire,
+  PulsingError,
+  PulsingRuntimeError,
+  PulsingTimeoutError,
+} from "../core/errors.ts";
+import type { WireError } from "../core/errors.ts";
+import { toZeroCopy, zeroCopyConfig } from "../core/zerocopy.ts";
+import type { ZeroCopyMode } from "../core/zerocopy.ts";
+import { decodeValue, encodeValue, ProtocolError } from "../streams/codec.ts";
+import { FrameDecoder, FrameWriter } from "../streams/frame.ts";
+import type { FrameLimits } from "../streams/frame.ts";
+
+const K_ASK = 1;
+const K_TELL = 2;
+const K_RESULT = 3;
+const K_ERROR = 4;
+const K_STREAM = 5;
+const K_ITEM = 6;
+const K_END = 7;
+const K_SERROR = 8;
+const K_CANCEL = 9;
+const K_CREDIT = 10;
+
+/** What a connection calls for the requests its peer sends. */
+export interface RpcHandler {
+  /**
+   * Answer an ask. Return (or resolve to) a value, or a {@linkcode StreamReply} to stream
+   * items; throw (or reject) to send a typed error. `signal` aborts when the caller cancels,
+   * times out, or the connection closes.
+   */
+  onAsk(head: unknown, body: unknown, signal: AbortSignal): unknown;
+  /** Handle a one-way message. Errors (thrown or rejected) are logged, never sent back. */
+  onTell(head: unknown, body: unknown): void | Promise<void>;
+}
+
+/** Options of {@linkcode RpcConnection}; every limit has a safe default. */
+export interface RpcOptions extends FrameLimits {
+  /** Default timeout of an ask until its reply (or its stream) starts, in ms (30,000). */
+  requestTimeoutMs?: number;
+  /** Most asks this side waits for at once, and most asks of the peer served at once (1024). */
+  maxInflight?: number;
+  /** Most streams the peer may have open from this side at once (256). */
+  maxStreams?: number;
+  /** Items a caller lets a producer run ahead (the initial credit, default 32). */
+  streamCredit?: number;
+  /** Maximum nesting depth of decoded and encoded values (64). */
+  maxDepth?: number;
+  /** Messages larger than this are chunked (65536 bytes). */
+  chunkThreshold?: number;
+  /** Data bytes per chunk (262144). */
+  chunkSize?: number;
+  /** Zero-copy mode for bodies, results and items (default: the environment's). */
+  zeroCopy?: ZeroCopyMode;
+  /** Where the one-line reasons for closing, and handler failures, go (console.error). */
+  logger?: (line: string) => void;
+  /** How a head is named in timeout errors (default: a short JSON form). */
+  describe?: (head: unknown) => string;
+}
+
+/** Options of {@linkcode RpcConnection.ask}. */
+export interface AskOptions {
+  /** Timeout until the reply (or the stream) starts, in ms (default: the connection's). */
+  timeoutMs?: number;
+  /** Abort the ask (or, once it resolved to a stream, cancel the stream). */
+  signal?: AbortSignal;
+  /** The initial credit if the reply is a stream (default: the connection's). */
+  credit?: number;
+  /**
+   * Ordering lane (a string). Messages on the same lane are never reordered around a big
+   * (chunked) message; without a lane a small request may overtake a big one.
+   */
+  lane?: string;
+}
+
+/** Options of {@linkcode RpcConnection.tell}. */
+export interface TellOptions {
+  /** Ordering lane, as in {@linkcode AskOptions.lane}. */
+  lane?: string;
+}
+
+/**
+ * Returned by an ask handler to answer with a stream of items instead of one value. The source
+ * is pulled only as far as the caller's credit allows, and `return()` is called on its
+ * iterator when the caller cancels (so a generator's `finally` runs).
+ *
+ * @example
+ * ```ts
+ * import { StreamReply } from "./rpc.ts";
+ * async function* count(n: number) {
+ *   for (let i = 0; i < n; i++) yield i;
+ * }
+ * const reply = new StreamReply(count(3));
+ * console.log(reply.source !== undefined); // true
+ * ```
+ */
+export class StreamReply<T = unknown> {
+  /** The items. */
+  readonly source: AsyncIterable<T> | Iterable<T>;
+  /** @param source An async iterable or an iterable (e.g. a generator). */
+  constructor(source: AsyncIterable<T> | Iterable<T>) {
+    this.source = source;
+  }
+}
+
+const DONE: IteratorResult<never> = Object.freeze({
+  value: undefined,
+  done: true,
+}) as IteratorResult<
+  never
+>;
+
+const S_OPEN = 0;
+const S_ENDED = 1;
+const S_FAILED = 2;
+const S_CANCELLED = 3;
+
+/**
+ * The caller's side of a streamed reply: async-iterable (once), cancellable. Items are pulled
+ * with credit: the producer never runs more than `credit` items ahead of the consumer.
+ * Breaking out of `for await`, `return()` or {@linkcode RpcStream.cancel} cancels the producer.
+ * A producer error, or the connection breaking, is thrown after the items received before it.
+ *
+ * @example
+ * ```ts ignore
+ * const stream = await rpc.ask({ method: "tail" }, null) as RpcStream<string>;
+ * for await (const line of stream) {
+ *   if (line === "stop") break; // cancels the producer
+ * }
+ * ```
+ */
+export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
+  readonly #id: number;
+  readonly #owner: RpcConnection;
+  readonly #credit: number;
+  readonly #grantAt: number;
+  #buf: T[] = [];
+  #head = 0;
+  #unacked = 0;
+  #state = S_OPEN;
+  #error: unknown;
+  #waiter: PromiseWithResolvers<IteratorResult<T>> | undefined;
+  #onDone: (() => void) | undefined;
+
+  /** @internal Built by {@linkcode RpcConnection}. */
+  constructor(id: number, owner: RpcConnection, credit: number) {
+    this.#id = id;
+    this.#owner = owner;
+    this.#credit = credit;
+    this.#grantAt = Math.max(1, credit >> 1);
+  }
+
+  /** Whether the stream is finished (ended, failed or cancelled). */
+  get closed(): boolean {
+    return this.#state !== S_OPEN;
+  }
+
+  /** Items received and not yet consumed. */
+  get buffered(): number {
+    return this.#buf.length - this.#head;
+  }
+
+  /** The credit this stream was opened with. */
+  get credit(): number {
+    return this.#credit;
+  }
+
+  /** @internal */
+  _push(v: T): void {
+    if (this.#state !== S_OPEN) return;
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      this.#consumed();
+      w.resolve({ value: v, done: false });
+    } else this.#buf.push(v);
+  }
+
+  /** @internal */
+  _end(): void {
+    if (this.#state !== S_OPEN) return;
+    this.#state = S_ENDED;
+    this.#finish();
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.resolve(DONE);
+  }
+
+  /** @internal */
+  _fail(e: unknown): void {
+    if (this.#state !== S_OPEN) return;
+    this.#state = S_FAILED;
+    this.#error = e;
+    this.#finish();
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      this.#error = undefined;
+      w.reject(e);
+    }
+  }
+
+  /** @internal Called once when the stream stops needing its connection. */
+  _onDone(cb: () => void): void {
+    this.#onDone = cb;
+  }
+
+  #finish(): void {
+    const cb = this.#onDone;
+    this.#onDone = undefined;
+    cb?.();
+  }
+
+  #consumed(): void {
+    if (this.#state !== S_OPEN) return;
+    if (++this.#unacked >= this.#grantAt) {
+      this.#owner._grant(this.#id, this.#unacked);
+      this.#unacked = 0;
+    }
+  }
+
+  /** The next item. */
+  next(): Promise<IteratorResult<T>> {
+    if (this.#head < this.#buf.length) {
+      const v = this.#buf[this.#head];
+      this.#buf[this.#head++] = undefined as T;
+      if (this.#head === this.#buf.length) {
+        this.#buf.length = 0;
+        this.#head = 0;
+      } else if (this.#head > 1024 && this.#head * 2 > this.#buf.length) {
+        this.#buf = this.#buf.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#consumed();
+      return Promise.resolve({ value: v, done: false });
+    }
+    if (this.#state === S_OPEN) {
+      if (this.#waiter !== undefined) return this.#waiter.promise; // concurrent next(): same item
+      this.#waiter = Promise.withResolvers<IteratorResult<T>>();
+      return this.#waiter.promise;
+    }
+    if (this.#state === S_FAILED && this.#error !== undefined) {
+      const e = this.#error;
+      this.#error = undefined; // throw once, then report done
+      return Promise.reject(e);
+    }
+    return Promise.resolve(DONE);
+  }
+
+  /** Cancel (what `break` in `for await` calls). */
+  return(): Promise<IteratorResult<T>> {
+    this.cancel();
+    return Promise.resolve(DONE);
+  }
+
+  /**
+   * Stop the stream: the producer is told to stop (its iterator's `return()` runs), buffered
+   * items are dropped, and a pending `next()` resolves as done.
+   *
+   * @param _reason Why (kept for symmetry with `ReadableStream.cancel`).
+   */
+  cancel(_reason?: unknown): void {
+    if (this.#state !== S_OPEN) {
+      this.#buf.length = 0;
+      this.#head = 0;
+      return;
+    }
+    this.#state = S_CANCELLED;
+    this.#buf.length = 0;
+    this.#head = 0;
+    this.#finish();
+    this.#owner._cancelStream(this.#id);
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.resolve(DONE);
+  }
+
+  /** This stream is its own iterator (it can be consumed once). */
+  [Symbol.asyncIterator](): RpcStream<T> {
+    return this;
+  }
+}
+
+interface PendingAsk {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  deadline: number;
+  timeoutMs: number;
+  head: unknown;
+  lane: unknown;
+  credit: number;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+interface Served {
+  ac: AbortController | undefined;
+  credit: number;
+  cancelled: boolean;
+  streaming: boolean;
+  wake: (() => void) | undefined;
+  iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+}
+
+/**
+ * One multiplexed RPC connection. See the module documentation for the protocol.
+ *
+ * @example
+ * ```ts
+ * import { DenoTcpTransport } from "./transport/deno_tcp.ts";
+ * import { RpcConnection } from "./rpc.ts";
+ * const t = new DenoTcpTransport();
+ * const listener = await t.listen({ hostname: "127.0.0.1", port: 0 });
+ * listener.onConnection((conn) => {
+ *   new RpcConnection(conn, {
+ *     onAsk: (head, body) => ({ echo: body, method: (head as { method: string }).method }),
+ *     onTell: () => {},
+ *   });
+ * });
+ * const client = new RpcConnection(
+ *   await t.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+ *   { onAsk: () => null, onTell: () => {} },
+ * );
+ * console.log(await client.ask({ method: "ping" }, [1, 2])); // { echo: [1, 2], method: "ping" }
+ * client.close();
+ * listener.close();
+ * ```
+ */
+export class RpcConnection {
+  /** `host:port` of the peer. */
+  readonly remoteAddr: string;
+  readonly #conn: Conn;
+  readonly #handler: RpcHandler;
+  readonly #writer: FrameWriter;
+  readonly #decoder: FrameDecoder;
+  readonly #timeoutMs: number;
+  readonly #maxInflight: number;
+  readonly #maxStreams: number;
+  readonly #credit: number;
+  readonly #maxDepth: number;
+  readonly #zeroCopy: ZeroCopyMode | undefined;
+  readonly #log: (line: string) => void;
+  readonly #describe: (head: unknown) => string;
+  #nextId = 1;
+  #pending = new Map<number, PendingAsk>();
+  #streams = new Map<number, RpcStream<unknown>>();
+  #served = new Map<number, Served>();
+  #producing = 0;
+  #closed = false;
+  #closeError: PulsingRuntimeError | undefined;
+  #closeCbs: ((err: PulsingRuntimeError) => void)[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+
+  /**
+   * Wrap a connection and start reading from it.
+   *
+   * @param conn The byte connection (not yet started).
+   * @param handler Answers the peer's requests.
+   * @param options Limits and defaults.
+   */
+  constructor(conn: Conn, handler: RpcHandler, options: RpcOptions = {}) {
+    this.#conn = conn;
+    this.remoteAddr = conn.remoteAddr;
+    this.#handler = handler;
+    this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.#maxInflight = options.maxInflight ?? 1024;
+    this.#maxStreams = options.maxStreams ?? 256;
+    this.#credit = Math.max(1, options.streamCredit ?? 32);
+    this.#maxDepth = options.maxDepth ?? 64;
+    this.#zeroCopy = options.zeroCopy;
+    this.#log = options.logger ?? ((line) => console.error(line));
+    this.#describe = options.describe ?? describeHead;
+    this.#writer = new FrameWriter((chunks) => conn.write(chunks), options);
+    this.#decoder = new FrameDecoder(this.#onMessage, options);
+    conn.start(this.#onData, this.#onConnClose);
+  }
+
+  /** Whether the connection is closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Asks waiting for their reply. */
+  get pendingAsks(): number {
+    return this.#pending.size;
+  }
+
+  /** Streams this side is consuming. */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** Requests of the peer being served (asks and streams). */
+  get serving(): number {
+    return this.#served.size;
+  }
+
+  /**
+   * Send a request and wait for its reply.
+   *
+   * @param head Routing information (a small msgpack-able value: target, method, ...).
+   * @param body The payload (anything the codec carries; bytes go as raw segments).
+   * @param options Timeout, abort signal, stream credit, ordering lane.
+   * @returns The reply value, or an {@linkcode RpcStream} when the handler answered with a
+   *   {@linkcode StreamReply}.
+   * @throws The handler's error, rebuilt with its class (`errorFromWire`);
+   *   `PulsingTimeoutError` on timeout; `PulsingRuntimeError` when the connection is or gets
+   *   closed, or a limit is exceeded; the signal's reason when aborted.
+   */
+  ask(head: unknown, body: unknown, options: AskOptions = {}): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.#pending.size >= this.#maxInflight) {
+      return Promise.reject(
+        new PulsingRuntimeError(
+          `too many in-flight asks to ${this.remoteAddr} (maxInflight ${this.#maxInflight})`,
+        ),
+      );
+    }
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const id = this.#allocId();
+    const credit = Math.max(1, options.credit ?? this.#credit);
+    const lane = options.lane ?? id + 1;
+    try {
+      this.#checkForce(body);
+      this.#send([K_ASK, id, head, body, credit], lane);
+    } catch (e) {
+      return Promise.reject(asRuntimeError(e, `ask to ${this.remoteAddr} not sent`));
+    }
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const p: PendingAsk = {
+      resolve,
+      reject,
+      deadline: timeoutMs > 0 && timeoutMs < Infinity ? Date.now() + timeoutMs : Infinity,
+      timeoutMs,
+      head,
+      lane,
+      credit,
+    };
+    if (signal !== undefined) {
+      p.signal = signal;
+      p.onAbort = () => this.#abortAsk(id, signal.reason);
+      signal.addEventListener("abort", p.onAbort, { once: true });
+    }
+    this.#pending.set(id, p);
+    if (p.deadline < this.#timerAt) this.#arm(p.deadline);
+    return promise;
+  }
+
+  /**
+   * Send a one-way message.
+   *
+   * @param head Routing information.
+   * @param body The payload.
+   * @param options Ordering lane.
+   * @returns Resolves once the message is handed to the transport.
+   * @throws `PulsingRuntimeError` when the connection is closed or the message breaks a limit.
+   */
+  tell(head: unknown, body: unknown, options: TellOptions = {}): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    try {
+      this.#checkForce(body);
+      this.#send([K_TELL, 0, head, body], options.lane, (err) => {
+        if (err) reject(this.#closeError ?? asRuntimeError(err, `tell to ${this.remoteAddr}`));
+        else resolve();
+      });
+    } catch (e) {
+      return Promise.reject(asRuntimeError(e, `tell to ${this.remoteAddr} not sent`));
+    }
+    return promise;
+  }
+
+  /** Resolves when everything queued so far has been handed to the transport. */
+  flushed(): Promise<void> {
+    return this.#writer.flushed();
+  }
+
+  /**
+   * Register a callback for when the connection closes (called once, with the error that
+   * pending requests failed with). Called at once if already closed.
+   *
+   * @param cb The callback.
+   */
+  onClose(cb: (err: PulsingRuntimeError) => void): void {
+    if (this.#closed) {
+      queueMicrotask(() => cb(this.#closeError!));
+      return;
+    }
+    this.#closeCbs.push(cb);
+  }
+
+  /**
+   * Close the connection now: every pending ask and open stream fails with a
+   * `PulsingRuntimeError` naming the peer, every request being served is cancelled.
+   * Use {@linkcode RpcConnection.flushed} first for a graceful close.
+   *
+   * @param reason Why (goes into the error message).
+   */
+  close(reason?: string | Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const why = reason === undefined
+      ? ""
+      : `: ${reason instanceof Error ? reason.message : reason}`;
+    const err = new PulsingRuntimeError(`connection to ${this.remoteAddr} closed${why}`, {
+      cause: reason instanceof Error ? reason : undefined,
+    });
+    this.#closeError = err;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#writer.close(err);
+    this.#conn.close();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) {
+      this.#unlisten(p);
+      p.reject(err);
+    }
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const s of streams) s._fail(err);
+    const served = [...this.#served.values()];
+    this.#served.clear();
+    for (const s of served) this.#stopServed(s, err);
+    const cbs = this.#closeCbs;
+    this.#closeCbs = [];
+    for (const cb of cbs) {
+      try {
+        cb(err);
+      } catch (e) {
+        this.#log(`rpc ${this.remoteAddr}: onClose callback threw: ${errText(e)}`);
+      }
+    }
+  }
+
+  // ---- internals used by RpcStream ----
+
+  /** @internal */
+  _grant(id: number, n: number): void {
+    if (this.#closed) return;
+    this.#send([K_CREDIT, id, n], id + 1);
+  }
+
+  /** @internal */
+  _cancelStream(id: number): void {
+    if (this.#streams.delete(id) && !this.#closed) this.#send([K_CANCEL, id], id + 1);
+  }
+
+  // ---- sending ----
+
+  #allocId(): number {
+    let id = this.#nextId;
+    while (this.#pending.has(id) || this.#streams.has(id)) id = id >= 0xfffffffe ? 1 : id + 1;
+    this.#nextId = id >= 0xfffffffe ? 1 : id + 1;
+    return id;
+  }
+
+  #checkForce(body: unknown): void {
+    if ((this.#zeroCopy ?? zeroCopyConfig().mode) === "force") toZeroCopy(body, "force");
+  }
+
+  #send(msg: unknown[], lane?: unknown, done?: (err?: Error) => void): void {
+    const enc = encodeValue(msg, { maxDepth: this.#maxDepth + 1, zeroCopy: this.#zcNested() });
+    this.#writer.send(enc.meta, enc.segments, lane, done);
+  }
+
+  /** The mode for values inside the envelope (force is checked on bodies separately). */
+  #zcNested(): ZeroCopyMode {
+    return (this.#zeroCopy ?? zeroCopyConfig().mode) === "off" ? "off" : "auto";
+  }
+
+  /**
+   * Send a reply; if it cannot be encoded or framed, send that error instead.
+   * @returns Whether the value itself was sent.
+   */
+  #sendReply(kind: number, id: number, value: unknown, lane?: unknown): boolean {
+    try {
+      this.#checkForce(value);
+      this.#send([kind, id, value], lane);
+      return true;
+    } catch (e) {
+      if (!this.#closed) {
+        this.#send([kind === K_ITEM ? K_SERROR : K_ERROR, id, errorToWire(e)], lane);
+      }
+      return false;
+    }
+  }
+
+  // ---- timeouts: one timer per connection, armed for the earliest deadline ----
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#sweep, Math.max(0, at - Date.now()));
+  }
+
+  #sweep = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#closed) return;
+    const now = Date.now() + 1;
+    let next = Infinity;
+    let expired: number[] | undefined;
+    for (const [id, p] of this.#pending) {
+      if (p.deadline <= now) (expired ??= []).push(id);
+      else if (p.deadline < next) next = p.deadline;
+    }
+    if (expired !== undefined) {
+      for (const id of expired) {
+        const p = this.#pending.get(id)!;
+        this.#pending.delete(id);
+        this.#unlisten(p);
+        this.#send([K_CANCEL, id], p.lane);
+        p.reject(
+          new PulsingTimeoutError(
+            `ask ${this.#describe(p.head)} to ${this.remoteAddr}`,
+            p.timeoutMs,
+          ),
+        );
+      }
+    }
+    if (next < Infinity) this.#arm(next);
+  };
+
+  #abortAsk(id: number, reason: unknown): void {
+    const p = this.#pending.get(id);
+    if (p === undefined) return;
+    this.#pending.delete(id);
+    if (!this.#closed) this.#send([K_CANCEL, id], p.lane);
+    p.reject(reason);
+  }
+
+  #unlisten(p: PendingAsk): void {
+    if (p.onAbort !== undefined) p.signal!.removeEventListener("abort", p.onAbort);
+  }
+
+  #closedError(): PulsingRuntimeError {
+    return this.#closeError ?? new PulsingRuntimeError(`connection to ${this.remoteAddr} closed`);
+  }
+
+  // ---- receiving ----
+
+  #onData = (chunk: Uint8Array): void => {
+    if (this.#closed) return;
+    try {
+      this.#decoder.push(chunk);
+    } catch (e) {
+      this.#protocolFailure(e);
+    }
+  };
+
+  #onConnClose = (err?: Error): void => {
+    if (this.#closed) return;
+    this.close(err ?? "closed by peer");
+  };
+
+  #protocolFailure(e: unknown): void {
+    if (this.#closed) return;
+    const what = e instanceof ProtocolError ? "protocol error" : "internal error";
+    this.#log(`rpc ${this.remoteAddr}: ${what}: ${errText(e)}; closing the connection`);
+    this.close(`${what}: ${errText(e)}`);
+  }
+
+  #onMessage = (meta: Uint8Array, segments: Uint8Array[]): void => {
+    if (this.#closed) return;
+    const m = decodeValue(meta, segments, { maxDepth: this.#maxDepth + 1 });
+    if (!Array.isArray(m) || m.length < 2 || typeof m[0] !== "number" || typeof m[1] !== "number") {
+      throw new ProtocolError("message is not an [kind, id, ...] envelope");
+    }
+    const id = m[1];
+    switch (m[0]) {
+      case K_ASK:
+        return this.#onAsk(id, m[2], m[3], m[4]);
+      case K_TELL:
+        return this.#onTell(m[2], m[3]);
+      case K_RESULT: {
+        const p = this.#pending.get(id);
+        if (p === undefined) return; // cancelled or timed out meanwhile
+        this.#pending.delete(id);
+        this.#unlisten(p);
+        p.resolve(m[2]);
+        return;
+      }
+      case K_ERROR: {
+        const p = this.#pending.get(id);
+        if (p === undefined) return;
+        this.#pending.delete(id);
+        this.#unlisten(p);
+        p.reject(fromWire(m[2]));
+        return;
+      }
+      case K_STREAM:
+        return this.#onStreamStart(id);
+      case K_ITEM:
+        this.#streams.get(id)?._push(m[2]);
+        return;
+      case K_END: {
+        const s = this.#streams.get(id);
+        if (s !== undefined) {
+          this.#streams.delete(id);
+          s._end();
+        }
+        return;
+      }
+      case K_SERROR: {
+        const s = this.#streams.get(id);
+        if (s !== undefined) {
+          this.#streams.delete(id);
+          s._fail(fromWire(m[2]));
+        }
+        return;
+      }
+      case K_CANCEL: {
+        const s = this.#served.get(id);
+        if (s !== undefined) {
+          this.#served.delete(id);
+          this.#stopServed(s, new PulsingRuntimeError("cancelled by the caller"));
+        }
+        return;
+      }
+      case K_CREDIT: {
+        const s = this.#served.get(id);
+        const n = m[2];
+        if (typeof n !== "number" || !(n > 0) || n > 0x7fffffff) {
+          throw new ProtocolError(`bad credit ${String(n)}`);
+        }
+        if (s !== undefined) {
+          s.credit += n;
+          const w = s.wake;
+          s.wake = undefined;
+          w?.();
+        }
+        return;
+      }
+      default:
+        throw new ProtocolError(`unknown message kind ${String(m[0])}`);
+    }
+  };
+
+  #onStreamStart(id: number): void {
+    const p = this.#pending.get(id);
+    if (p === undefined) {
+      // the ask was cancelled or timed out: tell the producer to stop
+      this.#send([K_CANCEL, id], id + 1);
+      return;
+    }
+    this.#pending.delete(id);
+    const s = new RpcStream<unknown>(id, this, p.credit);
+    this.#streams.set(id, s);
+    if (p.signal !== undefined) {
+      // the ask's signal now cancels the stream
+      p.signal.removeEventListener("abort", p.onAbort!);
+      const signal = p.signal;
+      const onAbort = (): void => s.cancel(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      s._onDone(() => signal.removeEventListener("abort", onAbort));
+    }
+    p.resolve(s);
+  }
+
+  #onTell(head: unknown, body: unknown): void {
+    try {
+      const r = this.#handler.onTell(head, body);
+      if (isThenable(r)) {
+        r.then(
+          undefined,
+          (e: unknown) => this.#log(`rpc ${this.remoteAddr}: tell handler failed: ${errText(e)}`),
+        );
+      }
+    } catch (e) {
+      this.#log(`rpc ${this.remoteAddr}: tell handler failed: ${errText(e)}`);
+    }
+  }
+
+  #onAsk(id: number, head: unknown, body: unknown, credit: unknown): void {
+    if (this.#served.has(id)) throw new ProtocolError(`duplicate request id ${id}`);
+    if (typeof credit !== "number" || !(credit >= 1)) {
+      throw new ProtocolError(`bad initial credit ${String(credit)}`);
+    }
+    if (this.#served.size >= this.#maxInflight) {
+      this.#send([
+        K_ERROR,
+        id,
+        errorToWire(
+          new PulsingRuntimeError(
+            `too many in-flight requests from ${this.remoteAddr} (maxInflight ${this.#maxInflight})`,
+          ),
+        ),
+      ]);
+      return;
+    }
+    const ac = new AbortController();
+    const s: Served = {
+      ac,
+      credit,
+      cancelled: false,
+      streaming: false,
+      wake: undefined,
+      iterator: undefined,
+    };
+    this.#served.set(id, s);
+    let r: unknown;
+    try {
+      r = this.#handler.onAsk(head, body, ac.signal);
+    } catch (e) {
+      this.#replyError(id, s, e);
+      return;
+    }
+    if (isThenable(r)) {
+      r.then((v) => this.#reply(id, s, v), (e) => this.#replyError(id, s, e));
+    } else this.#reply(id, s, r);
+  }
+
+  #reply(id: number, s: Served, v: unknown): void {
+    if (s.cancelled || this.#served.get(id) !== s) {
+      if (v instanceof StreamReply) closeSource(v.source, this.#log);
+      return;
+    }
+    if (v instanceof StreamReply) {
+      if (this.#producing >= this.#maxStreams) {
+        this.#served.delete(id);
+        closeSource(v.source, this.#log);
+        this.#send([
+          K_ERROR,
+          id,
+          errorToWire(
+            new PulsingRuntimeError(
+              `too many open streams from ${this.remoteAddr} (maxStreams ${this.#maxStreams})`,
+            ),
+          ),
+        ]);
+        return;
+      }
+      this.#pump(id, s, v.source);
+      return;
+    }
+    this.#served.delete(id);
+    this.#sendReply(K_RESULT, id, v);
+  }
+
+  #replyError(id: number, s: Served, e: unknown): void {
+    if (s.cancelled || this.#served.get(id) !== s) return;
+    this.#served.delete(id);
+    this.#send([K_ERROR, id, errorToWire(e)]);
+  }
+
+  #stopServed(s: Served, reason: unknown): void {
+    if (s.cancelled) return;
+    s.cancelled = true;
+    s.ac?.abort(reason);
+    const w = s.wake;
+    s.wake = undefined;
+    w?.();
+  }
+
+  async #pump(
+    id: number,
+    s: Served,
+    source: AsyncIterable<unknown> | Iterable<unknown>,
+  ): Promise<void> {
+    const lane = -(id + 1);
+    this.#producing++;
+    s.streaming = true;
+    let it: Iterator<unknown> | AsyncIterator<unknown>;
+    try {
+      it = Symbol.asyncIterator in source
+        ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+        : (source as Iterable<unknown>)[Symbol.iterator]();
+    } catch (e) {
+      this.#producing--;
+      this.#replyError(id, s, e);
+      return;
+    }
+    s.iterator = it;
+    this.#send([K_STREAM, id], lane);
+    let finished = false;
+    try {
+      while (true) {
+        while (s.credit <= 0 && !s.cancelled) {
+          await new Promise<void>((resolve) => (s.wake = resolve));
+        }
+        if (s.cancelled) break;
+        const r = await it.next();
+        if (r.done) {
+          finished = true;
+          if (!s.cancelled) this.#send([K_END, id], lane);
+          break;
+        }
+        if (s.cancelled) break;
+        s.credit--;
+        if (!this.#sendReply(K_ITEM, id, r.value, lane)) break; // the error went instead
+      }
+    } catch (e) {
+      finished = true; // a throwing iterator is done
+      if (!s.cancelled && !this.#closed) this.#send([K_SERROR, id, errorToWire(e)], lane);
+    } finally {
+      this.#producing--;
+      if (this.#served.get(id) === s) this.#served.delete(id);
+      if (!finished) {
+        try {
+          await it.return?.();
+        } catch (e) {
+          this.#log(`rpc ${this.remoteAddr}: stream source return() threw: ${errText(e)}`);
+        }
+      }
+    }
+  }
+}
+
+function closeSource(
+  source: AsyncIterable<unknown> | Iterable<unknown>,
+  log: (l: string) => void,
+): void {
+  try {
+    const it = Symbol.asyncIterator in source
+      ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : (source as Iterable<unknown>)[Symbol.iterator]();
+    const r = it.return?.();
+    if (isThenable(r)) r.then(undefined, (e) => log(`stream source return() threw: ${errText(e)}`));
+  } catch (e) {
+    log(`stream source return() threw: ${errText(e)}`);
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as { then?: unknown }).then === "function";
+}
+
+function fromWire(w: unknown): PulsingError {
+  if (w === null || typeof w !== "object" || typeof (w as WireError).cls !== "string") {
+    return new PulsingRuntimeError(`malformed error reply: ${errText(w)}`);
+  }
+  return errorFromWire(w as WireError);
+}
+
+function asRuntimeError(e: unknown, what: string): PulsingError {
+  if (e instanceof PulsingError) return e;
+  return new PulsingRuntimeError(`${what}: ${errText(e)}`, { cause: e });
+}
+
+function errText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  try {
+    return String(e);
+  } catch {
+    return "?";
+  }
+}
+
+function describeHead(head: unknown): string {
+  if (typeof head === "string") return head;
+  try {
+    const s = JSON.stringify(head, (_k, v) => typeof v === "bigint" ? String(v) : v) ??
+      String(head);
+    return s.length > 120 ? s.slice(0, 117) + "..." : s;
+  } catch {
+    return String(head);
+  }
+}
