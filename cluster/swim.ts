@@ -251,9 +251,15 @@ export interface SwimConfig {
    * through it at the same time as us (0 = off).
    */
   joinSyncDelayMs: number;
-  /** Anti-entropy: full-state push-pull with one random live member this often (0 = off). */
+  /**
+   * Anti-entropy: full-state push-pull with one random live member this often, multiplied by
+   * `1 + ⌈log2(n / 32)⌉` above 32 members (0 = off).
+   */
   syncIntervalMs: number;
-  /** Push-pull with one random dead member this often, to heal partitions (0 = off). */
+  /**
+   * Ping one random dead member this often, and exchange full state if it answers: heals
+   * partitions (0 = off).
+   */
   reconnectIntervalMs: number;
   /** Dead and left members are forgotten after this long. */
   tombstoneMs: number;
@@ -513,7 +519,9 @@ export class Swim {
   #probeIdx = 0;
   #probe: Probe | undefined;
   #relays: Map<number, Relay> = new Map();
+  #reconnects: Map<number, string> = new Map();
   #tickTimer: SwimTimer | undefined;
+  #tickDueAt = 0;
 
   #started = false;
   #running = false;
@@ -590,7 +598,7 @@ export class Swim {
     this.#nextGcAt = now + 1000;
     this.#enqueueRecord(this.#selfRecord());
     // Desynchronize the nodes' periods.
-    this.#tickTimer = this.#clock.setTimer(() => this.#tick(), c.periodMs * this.#random());
+    this.#scheduleTick(c.periodMs * this.#random());
   }
 
   /**
@@ -777,26 +785,50 @@ export class Swim {
     if (!this.#running || this.#leaving) return;
     const c = this.config;
     const now = this.#now();
-    // End of the previous period: an unanswered probe makes its target suspect.
+    // End of the previous period: an unanswered probe makes its target suspect, unless this
+    // tick itself is more than a period late (we were paused or starved: the missing ack says
+    // more about us than about the target).
+    const late = now - this.#tickDueAt > c.periodMs;
     const p = this.#probe;
     if (p) {
       p.timer?.cancel();
       this.#probe = undefined;
-      if (!p.acked) this.#suspect(p.target, this.#self.nodeId);
+      if (!p.acked && !late) this.#suspect(p.target, this.#self.nodeId);
+    }
+    if (late) {
+      // Back from a pause: our view is stale. Pull a fresh one now (suspicions that expired
+      // while we were paused start over, see #scheduleSuspicion).
+      const live = this.#liveOthers();
+      if (live.length > 0) this.#sendSync(this.#pick(live).member.addr, false);
     }
     if (now >= this.#nextGcAt) {
       this.#nextGcAt = now + 1000;
       this.#gc(now);
     }
     if (c.syncIntervalMs > 0 && now >= this.#nextSyncAt) {
-      this.#nextSyncAt = now + c.syncIntervalMs * (0.75 + 0.5 * this.#random());
+      // Above 32 members, full state grows: space the exchanges out with log2(n / 32).
+      const scale = this.#live > 32 ? 1 + Math.ceil(Math.log2(this.#live / 32)) : 1;
+      this.#nextSyncAt = now + scale * c.syncIntervalMs * (0.75 + 0.5 * this.#random());
       const live = this.#liveOthers();
       if (live.length > 0) this.#sendSync(this.#pick(live).member.addr, false);
     }
     if (c.reconnectIntervalMs > 0 && now >= this.#nextReconnectAt) {
       this.#nextReconnectAt = now + c.reconnectIntervalMs * (0.75 + 0.5 * this.#random());
       const dead = [...this.#members.values()].filter((e) => e.member.state === "dead");
-      if (dead.length > 0) this.#sendSync(this.#pick(dead).member.addr, false);
+      if (dead.length > 0) {
+        // A cheap ping first (it carries the "dead" record, so a live target refutes in its
+        // ack); full state follows only when it answers, i.e. when a partition healed.
+        const e = this.#pick(dead);
+        const seq = ++this.#seq;
+        this.#reconnects.set(seq, e.member.nodeId);
+        this.#clock.setTimer(() => this.#reconnects.delete(seq), c.periodMs);
+        this.#sendMsg(
+          e.member.addr,
+          { t: "ping", from: this.#self.nodeId, seq, to: e.member.nodeId },
+          true,
+          e.member.nodeId,
+        );
+      }
     }
     if (this.#seeds.length > 0 && this.#live === 1 && this.#joined && !this.#retryTimer) {
       // Everyone we knew is gone: go back to the seeds.
@@ -817,7 +849,12 @@ export class Swim {
       );
       probe.timer = this.#clock.setTimer(() => this.#probeTimeout(probe), c.probeTimeoutMs);
     }
-    this.#tickTimer = this.#clock.setTimer(() => this.#tick(), c.periodMs);
+    this.#scheduleTick(c.periodMs);
+  }
+
+  #scheduleTick(ms: number): void {
+    this.#tickDueAt = this.#now() + ms;
+    this.#tickTimer = this.#clock.setTimer(() => this.#tick(), ms);
   }
 
   #probeTimeout(p: Probe): void {
@@ -856,6 +893,13 @@ export class Swim {
         seq: relay.requesterSeq,
         to: from,
       }, true);
+      return;
+    }
+    const back = this.#reconnects.get(seq);
+    if (back !== undefined) {
+      this.#reconnects.delete(seq);
+      const e = this.#members.get(back);
+      if (back === from && e) this.#sendSync(e.member.addr, false);
       return;
     }
     const p = this.#probe;
@@ -1188,13 +1232,24 @@ export class Swim {
       min,
       max - (max - min) * Math.log(confirmations + 1) / Math.log(k + 1),
     );
+    const ms = Math.max(0, e.since + timeout - this.#now());
     const inc = e.member.incarnation;
-    const due = Math.max(0, e.since + timeout - this.#now());
+    const dueAt = this.#now() + ms;
     e.suspectTimer = this.#clock.setTimer(() => {
       e.suspectTimer = undefined;
       if (!this.#running) return;
-      if (e.member.state === "suspect" && e.member.incarnation === inc) this.#declareDead(e);
-    }, due);
+      if (e.member.state !== "suspect" || e.member.incarnation !== inc) return;
+      if (this.#now() - dueAt > this.config.periodMs) {
+        // We were paused past the deadline, so the suspect had no fair chance to hear of the
+        // suspicion and refute: restart it from now and spread it again.
+        e.since = this.#now();
+        const by = e.suspecters?.values().next().value ?? this.#self.nodeId;
+        this.#enqueueRecord({ ...copyMember(e.member), by });
+        this.#scheduleSuspicion(e);
+        return;
+      }
+      this.#declareDead(e);
+    }, ms);
   }
 
   #clearSuspicion(e: Entry): void {

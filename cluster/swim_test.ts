@@ -116,6 +116,8 @@ class Sim {
   loss = 0;
   /** Extra per-link loss, by "from>to". */
   linkLoss: Map<string, number> = new Map();
+  /** Drop messages for which this returns true (targeted faults). */
+  drop: ((from: string, to: string, msg: SwimMessage) => boolean) | undefined;
   /** One-way delay in ms. */
   delay: () => number;
   /** addr -> partition group; messages between different groups are dropped. */
@@ -190,6 +192,7 @@ class Sim {
     if (this.rand() < this.loss) return;
     const ll = this.linkLoss.get(`${from.addr}>${to}`);
     if (ll !== undefined && this.rand() < ll) return;
+    if (this.drop?.(from.addr, to, msg)) return;
     if (this.groups && this.groups.get(from.addr) !== this.groups.get(to)) return;
     const copy = structuredClone(msg); // what crosses the wire is plain data
     this.schedule(this.delay(), () => {
@@ -209,13 +212,21 @@ class Sim {
     this.nodes.get(addr)!.status = "hung";
   }
 
-  resume(addr: string): void {
+  /**
+   * SIGCONT: the node runs again. Its overdue timers and the messages queued while it was
+   * stopped are processed in either order (`timersFirst` is the harder one).
+   */
+  resume(addr: string, timersFirst = false): void {
     const n = this.nodes.get(addr)!;
     n.status = "up";
     const inbox = n.inbox.splice(0);
     const deferred = n.deferred.splice(0);
-    for (const [from, msg] of inbox) n.swim.receive(from, msg);
+    const msgs = () => {
+      for (const [from, msg] of inbox) n.swim.receive(from, msg);
+    };
+    if (!timersFirst) msgs();
     for (const fn of deferred) fn();
+    if (timersFirst) msgs();
   }
 
   /** Advance virtual time to `t`, running everything due. */
@@ -523,6 +534,46 @@ Deno.test("sim: a hung node that resumes before the suspicion timeout refutes an
   assertEquals(deaths.length, 0);
   assert(refuted >= 0);
   assert(victim.swim.self.incarnation >= 1);
+  assert(sim.converged());
+  sim.stopAll();
+});
+
+Deno.test("sim: a node hung for 10 s is declared dead, then refutes on resume, and its stale timers kill nobody", async () => {
+  const sim = new Sim(23);
+  const nodes = await sim.cluster(10, 5);
+  assert(sim.runUntilTrue(() => sim.converged(), 20_000, 10) >= 0);
+  sim.run(2000);
+  const victim = nodes[6];
+  const id = victim.swim.nodeId;
+  // Hang while it is in the middle of a probe and holds a suspicion of its own.
+  // Only the victim loses n2 (n2's acks to it and every indirect ack to it are dropped), and
+  // its suspicion never gets out before it hangs: the worst case for a stale suspicion.
+  sim.drop = (from, to, msg) =>
+    (to === victim.addr && (from === nodes[2].addr || msg.t === "ind-ack")) ||
+    (from === victim.addr && "g" in msg && !!msg.g?.some((r) => r.state === "suspect"));
+  assert(
+    sim.runUntilTrue(() => victim.swim.member(nodes[2].swim.nodeId)?.state === "suspect", 10_000) >=
+      0,
+  );
+  sim.drop = undefined;
+  sim.hang(victim.addr);
+  sim.runUntilTrue(() => sim.allSee(id, "dead"), 10_000);
+  sim.run(10_000);
+  const before = new Map([...sim.nodes.values()].map((n) => [n, n.events.length]));
+  assertEquals(nodes[2].swim.self.incarnation, 0); // only the victim ever suspected n2
+  sim.resume(victim.addr, true);
+  const back = sim.runUntilTrue(() => sim.converged(), 10_000, 5);
+  sim.run(5000);
+  const deaths = sim.up().flatMap((n) =>
+    n.events.slice(before.get(n)).filter((e) => e.type === "dead").map((e) => ({ at: n.addr, e }))
+  );
+  for (const d of deaths) log("death after resume:", d.at, JSON.stringify(d.e));
+  log(
+    `10 s hang: alive again everywhere ${back} ms after resume (incarnation ` +
+      `${victim.swim.self.incarnation}); deaths caused by the resumed node: ${deaths.length}`,
+  );
+  assert(back >= 0 && back <= 2000, `back after ${back}`);
+  assertEquals(deaths.length, 0);
   assert(sim.converged());
   sim.stopAll();
 });
