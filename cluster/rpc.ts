@@ -125,7 +125,11 @@ export interface TellOptions {
 export class StreamReply<T = unknown> {
   /** The items. */
   readonly source: AsyncIterable<T> | Iterable<T>;
-  /** @param source An async iterable or an iterable (e.g. a generator). */
+  /**
+   * Wrap the items to stream.
+   *
+   * @param source An async iterable or an iterable (e.g. a generator).
+   */
   constructor(source: AsyncIterable<T> | Iterable<T>) {
     this.source = source;
   }

@@ -112,6 +112,8 @@ export class FrameDecoder {
   #error: ProtocolError | undefined;
 
   /**
+   * Create a decoder.
+   *
    * @param onMessage Called synchronously, from inside {@linkcode FrameDecoder.push}, for every
    *   complete message.
    * @param limits Size limits (see {@linkcode FrameLimits}).
@@ -608,6 +610,8 @@ export class FrameWriter {
   #idle: (() => void)[] = [];
 
   /**
+   * Create a writer.
+   *
    * @param write Writes buffers in order (typically `conn.write`).
    * @param options Chunking options and limits.
    */

@@ -204,7 +204,11 @@ export class DenoTcpTransport implements Transport {
   readonly kind: string = "deno-tcp";
   readonly #options: DenoTcpOptions;
 
-  /** @param options Buffer sizes. */
+  /**
+   * Create the transport.
+   *
+   * @param options Buffer sizes.
+   */
   constructor(options: DenoTcpOptions = {}) {
     this.#options = options;
   }
