@@ -171,7 +171,7 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
   #unacked = 0;
   #state = S_OPEN;
   #error: unknown;
-  #waiter: PromiseWithResolvers<IteratorResult<T>> | undefined;
+  #waiter: Deferred<IteratorResult<T>> | undefined;
   #onDone: (() => void) | undefined;
 
   /** @internal Built by {@linkcode RpcConnection}. */
@@ -268,7 +268,7 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
     }
     if (this.#state === S_OPEN) {
       if (this.#waiter !== undefined) return this.#waiter.promise; // concurrent next(): same item
-      this.#waiter = Promise.withResolvers<IteratorResult<T>>();
+      this.#waiter = deferred<IteratorResult<T>>();
       return this.#waiter.promise;
     }
     if (this.#state === S_FAILED && this.#error !== undefined) {
@@ -461,7 +461,7 @@ export class RpcConnection {
       return Promise.reject(asRuntimeError(e, `ask to ${this.remoteAddr} not sent`));
     }
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const { promise, resolve, reject } = deferred<unknown>();
     const p: PendingAsk = {
       resolve,
       reject,
@@ -492,7 +492,7 @@ export class RpcConnection {
    */
   tell(head: unknown, body: unknown, options: TellOptions = {}): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const { promise, resolve, reject } = deferred<void>();
     try {
       this.#checkForce(body);
       this.#send([K_TELL, 0, head, body], options.lane, (err) => {
@@ -955,6 +955,23 @@ function closeSource(
   } catch (e) {
     log(`stream source return() threw: ${errText(e)}`);
   }
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+/** `Promise.withResolvers`, which Node 20 lacks. */
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
