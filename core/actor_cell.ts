@@ -291,7 +291,7 @@ export class ActorCell implements ActorContext {
     }
     this.#busy = false;
     this.#afterRun();
-    return kind === TELL ? Promise.resolve() : Promise.resolve(wrapReply(r));
+    return kind === TELL ? Promise.resolve() : Promise.resolve(wrapReply(r, this));
   }
 
   /** Follow a running async handler; `serial` keeps the actor busy until it settles. */
@@ -304,7 +304,7 @@ export class ActorCell implements ActorContext {
         if (serial) this.#serialDone();
         if (set.delete(d)) {
           if (set.size === 0) this.#idle?.();
-          resolve(wrapReply(v));
+          resolve(wrapReply(v, this));
         }
       }, (e) => {
         if (serial) this.#serialDone();
@@ -428,9 +428,14 @@ export class ActorCell implements ActorContext {
   }
 }
 
-function wrapReply(v: unknown): unknown {
+/**
+ * A stream-like reply becomes an `ActorStream` whose errors reach the consumer as Pulsing
+ * errors (a plain error thrown mid-stream arrives as `PulsingActorError`, as it would from a
+ * remote actor).
+ */
+function wrapReply(v: unknown, cell: ActorCell): unknown {
   if (v !== null && typeof v === "object" && !(v instanceof ActorStream) && isStreamLike(v)) {
-    return ActorStream.fromIterable(v);
+    return ActorStream.fromIterable(v, (e) => toPulsingError(e, cell.label));
   }
   return v;
 }

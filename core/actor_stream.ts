@@ -32,12 +32,19 @@ export class ActorStream<T> extends ReadableStream<T> {
   #it: AsyncIterator<T> | Iterator<T> | undefined;
   #opening: Promise<AsyncIterator<T> | Iterator<T>> | undefined;
   #done = false;
+  #mapError: ((e: unknown) => unknown) | undefined;
 
   /**
    * Build a stream whose source is opened on first pull (use {@linkcode ActorStream.fromIterable} or
    * {@linkcode ActorStream.lazy} rather than this constructor).
+   *
+   * @param open Opens the source.
+   * @param mapError Turns an error of the source into the error the consumer sees.
    */
-  constructor(open: () => Promise<AsyncIterator<T> | Iterator<T>>) {
+  constructor(
+    open: () => Promise<AsyncIterator<T> | Iterator<T>>,
+    mapError?: (e: unknown) => unknown,
+  ) {
     const box: { s?: ActorStream<T> } = {};
     super({
       pull: async (controller) => {
@@ -56,11 +63,14 @@ export class ActorStream<T> extends ReadableStream<T> {
     }, { highWaterMark: 0 });
     box.s = this;
     this.#open = open;
+    this.#mapError = mapError;
   }
 
   /**
    * A stream over an existing async or sync iterable (a generator, another stream, an array).
    *
+   * @param source The items.
+   * @param mapError Turns an error thrown by the source into the error the consumer sees.
    * @example
    * ```ts
    * import { ActorStream } from "@pulsing/pulsing/core";
@@ -68,9 +78,12 @@ export class ActorStream<T> extends ReadableStream<T> {
    * console.log(await Array.fromAsync(s)); // ["a", "b"]
    * ```
    */
-  static fromIterable<T>(source: StreamSource<T>): ActorStream<T> {
+  static fromIterable<T>(
+    source: StreamSource<T>,
+    mapError?: (e: unknown) => unknown,
+  ): ActorStream<T> {
     if (source instanceof ActorStream) return source;
-    return new ActorStream<T>(() => Promise.resolve(iteratorOf(source)));
+    return new ActorStream<T>(() => Promise.resolve(iteratorOf(source)), mapError);
   }
 
   /**
@@ -124,7 +137,7 @@ export class ActorStream<T> extends ReadableStream<T> {
       return r;
     } catch (e) {
       this.#done = true;
-      throw e;
+      throw this.#mapError === undefined ? e : this.#mapError(e);
     }
   }
 
