@@ -43,7 +43,9 @@ export type MethodKeys<T> = {
 
 /** What calling method `F` through a proxy returns. */
 export type ProxyMethod<F> = F extends (...args: infer A) => infer R
-  ? R extends AsyncGenerator<infer Y, unknown, unknown> ? (...args: A) => ActorStream<Y>
+  // A method typed `never` (it always throws) is an ordinary call, not a stream.
+  ? [R] extends [never] ? (...args: A) => Promise<never>
+  : R extends AsyncGenerator<infer Y, unknown, unknown> ? (...args: A) => ActorStream<Y>
   : R extends Generator<infer Y, unknown, unknown> ? (...args: A) => ActorStream<Y>
   : (...args: A) => Promise<Awaited<R>>
   : never;
@@ -164,7 +166,9 @@ export function asAny(target: ActorRef | object): AnyProxy {
     get(_t, prop) {
       if (prop === REF) return ref;
       if (typeof prop !== "string") return undefined;
-      if (prop === "then" || prop === "toJSON" || prop === "constructor") return undefined;
+      // Not methods: `then` (so that a proxy is not a thenable) and `toJSON`. Every other
+      // name, `constructor` included, is a call that the actor accepts or refuses clearly.
+      if (prop === "then" || prop === "toJSON") return undefined;
       if (prop.startsWith("_") || prop.startsWith("#")) {
         throw new TypeError(`Cannot access private attribute: ${prop}`);
       }
