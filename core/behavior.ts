@@ -84,6 +84,12 @@ export class BehaviorAction<S = unknown> {
  * ```
  */
 export class Behavior<M> implements Actor {
+  /** This behaviour's own handler: never changes, so the behaviour can be `become` again. */
+  readonly #initial: (
+    msg: M,
+    ctx: ActorContext,
+  ) => BehaviorAction<unknown> | Promise<BehaviorAction<unknown>>;
+  /** The handler in effect for the actor running this behaviour (changed by `become`). */
   #handle: (
     msg: M,
     ctx: ActorContext,
@@ -96,6 +102,7 @@ export class Behavior<M> implements Actor {
       ctx: ActorContext,
     ) => BehaviorAction<unknown> | Promise<BehaviorAction<unknown>>,
   ) {
+    this.#initial = handle;
     this.#handle = handle;
   }
   /** Run the current handler on one message. */
@@ -111,7 +118,7 @@ export class Behavior<M> implements Actor {
     if (!(a instanceof BehaviorAction)) {
       throw new TypeError("A behaviour handler must return a BehaviorAction");
     }
-    if (a.kind === BECOME) this.#handle = a.behavior!.#handle;
+    if (a.kind === BECOME) this.#handle = a.behavior!.#initial;
     else if (a.kind === STOP) {
       this.#stopped = a.reason ?? "stopped";
       ctx.stop();
