@@ -36,7 +36,11 @@ import {
 } from "./core/remote.ts";
 import type { Actor } from "./core/actor.ts";
 import type { SpawnOptions } from "./core/system.ts";
-import { PulsingUnsupportedError } from "./core/errors.ts";
+import { startClusterNode } from "./cluster/node.ts";
+import { parseAddr } from "./cluster/addr.ts";
+import { clusterTlsMaterial } from "./cluster/tls/mod.ts";
+import { NodeTlsTransport } from "./cluster/transport/node_tls.ts";
+import type { Transport } from "./cluster/transport/types.ts";
 
 export {
   PulsingActorError,
@@ -98,15 +102,43 @@ export interface InitOptions extends ActorSystemOptions {
   headAddr?: string;
   /** Head mode: this node holds the registry for its workers. */
   isHeadNode?: boolean;
+  /** The address other nodes should use when it differs from `addr` (NAT, `0.0.0.0`). */
+  advertiseAddr?: string;
 }
 
-/** How networked systems are started (set by the cluster layer). */
-type NodeStarter = (system: ActorSystem, options: InitOptions) => Promise<void>;
-let startNode: NodeStarter | undefined;
+async function startNode(system: ActorSystem, options: InitOptions): Promise<void> {
+  const addr = options.addr ?? "127.0.0.1:0";
+  let transport: Transport | undefined;
+  if (options.passphrase !== undefined) {
+    const host = parseAddr(addr).hostname;
+    const material = await clusterTlsMaterial(options.passphrase, { hosts: [host] });
+    transport = new NodeTlsTransport(material, {
+      onRefused: (r) => system.log("warn", r.message),
+    });
+  } else if (!isLoopback(parseAddr(addr).hostname)) {
+    warnOnce(
+      system,
+      `listening on ${addr} without a passphrase: any host that can reach this port can call ` +
+        `your actors. Set { passphrase } for mutual TLS.`,
+    );
+  }
+  await startClusterNode(system, {
+    addr,
+    seeds: options.seeds,
+    transport,
+    advertiseAddr: options.advertiseAddr,
+  });
+}
 
-/** @internal The cluster layer registers how to start a networked node. */
-export function _setNodeStarter(fn: NodeStarter): void {
-  startNode = fn;
+let warned = false;
+function warnOnce(system: ActorSystem, msg: string): void {
+  if (warned) return;
+  warned = true;
+  system.log("warn", msg);
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
 
 async function createSystem(options: InitOptions): Promise<ActorSystem> {
@@ -118,8 +150,12 @@ async function createSystem(options: InitOptions): Promise<ActorSystem> {
   }
   const system = new ActorSystem(options);
   if (networked) {
-    if (!startNode) throw new PulsingUnsupportedError("networked nodes (cluster layer not loaded)");
-    await startNode(system, options);
+    try {
+      await startNode(system, options);
+    } catch (e) {
+      await system.shutdown();
+      throw e;
+    }
   }
   return system;
 }

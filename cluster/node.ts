@@ -1,0 +1,596 @@
+/**
+ * A networked node: listens, joins a cluster, keeps membership (SWIM) and the name registry,
+ * and carries asks, tells, method calls and streams between nodes over one multiplexed RPC
+ * connection per peer. It plugs into `ActorSystem` as its `ClusterBackend`.
+ *
+ * Protocol (request heads, all small msgpack maps):
+ * - `{op:"hello", id, a}` (tell): the dialling node's id and advertised address, first on
+ *   every outbound connection, so the accepting node reuses that connection for its own
+ *   requests (one connection per peer pair).
+ * - `{op:"ask"|"call"|"tell", to, m?}`: a message (or method call, `m`) to actor `to` (an id
+ *   or a path) on the receiving node.
+ * - `{op:"spawn"}`: create an actor of a registered class (body: `RemoteSpawnRequest`).
+ * - `{op:"swim", a}` (tell): a membership protocol message from node address `a`.
+ * - `{op:"reg"}` (tell): a registry delta; `{op:"pull"}` (ask): a registry snapshot;
+ *   `{op:"has", id}` (ask): is actor `id` here?
+ *
+ * @module
+ */
+
+import { ActorRef, type CallOptions } from "../core/actor_ref.ts";
+import { ActorStream } from "../core/actor_stream.ts";
+import { KIND } from "../core/actor_cell.ts";
+import { PulsingRuntimeError } from "../core/errors.ts";
+import { ActorId, NodeId } from "../core/ids.ts";
+import { type RemoteSpawnRequest, spawnRegistered } from "../core/remote.ts";
+import type {
+  ActorSystem,
+  ClusterBackend,
+  MemberInfo,
+  NamedActorInfo,
+  NamedInstance,
+  ResolveOptions,
+} from "../core/system.ts";
+import { NameRegistry, type RegistryDelta, type RegistrySnapshot } from "./registry.ts";
+import { RpcConnection, type RpcHandler, type RpcOptions, RpcStream, StreamReply } from "./rpc.ts";
+import { type Member, type MemberEvent, Swim, type SwimConfig, type SwimMessage } from "./swim.ts";
+import { defaultTransport } from "./transport/mod.ts";
+import type { Listener, Transport } from "./transport/types.ts";
+import { formatAddr, guessLocalIp, parseAddr, resolveSeeds } from "./addr.ts";
+
+/** Options of a networked node. */
+export interface NodeOptions {
+  /** `host:port` to listen on (port 0 picks a free port). Default `127.0.0.1:0`. */
+  addr?: string;
+  /** The address other nodes should use, when it differs from `addr` (NAT, 0.0.0.0). */
+  advertiseAddr?: string;
+  /** Seeds to join. */
+  seeds?: string[];
+  /** The byte transport (default: Deno TCP on Deno, node:net on Node; TLS with a passphrase). */
+  transport?: Transport;
+  /** Connect timeout in ms (default 5000). */
+  connectTimeoutMs?: number;
+  /** Request timeout in ms for remote asks and calls (default 30 000; per call overridable). */
+  requestTimeoutMs?: number;
+  /** Membership timings (see `SwimConfig`). */
+  swim?: Partial<SwimConfig>;
+  /** Wire limits and settings. */
+  rpc?: RpcOptions;
+}
+
+interface Peer {
+  conn?: RpcConnection;
+  connecting?: Promise<RpcConnection>;
+  failedAt?: number;
+  backoffMs: number;
+}
+
+/** Why this layer refuses an unknown `op`. */
+class BadRequest extends PulsingRuntimeError {}
+
+/** Start the network side of `system` and attach it. */
+export async function startClusterNode(
+  system: ActorSystem,
+  options: NodeOptions,
+): Promise<ClusterNode> {
+  const node = new ClusterNode(system, options);
+  await node.start();
+  system.attachCluster(node);
+  await node.join();
+  return node;
+}
+
+/** The network side of one node. */
+export class ClusterNode implements ClusterBackend {
+  readonly system: ActorSystem;
+  readonly registry: NameRegistry;
+  #addr = "";
+  #listener: Listener | undefined;
+  readonly #transport: Transport;
+  readonly #options: NodeOptions;
+  readonly #peers = new Map<string, Peer>();
+  readonly #inbound = new Set<RpcConnection>();
+  #swim!: Swim;
+  #closed = false;
+  readonly #connectTimeout: number;
+  readonly #requestTimeout: number;
+  readonly #handler: RpcHandler;
+  #isolatedLogged = false;
+
+  constructor(system: ActorSystem, options: NodeOptions) {
+    this.system = system;
+    this.#options = options;
+    this.#transport = options.transport ?? defaultTransport();
+    this.#connectTimeout = options.connectTimeoutMs ?? 5_000;
+    this.#requestTimeout = options.requestTimeoutMs ?? 30_000;
+    this.registry = new NameRegistry(system.nodeId.value);
+    this.registry.onChange((path) => system.notifyName(path));
+    this.#handler = {
+      onAsk: (head, body, signal) => this.#onAsk(head as Head, body, signal),
+      onTell: (head, body) => this.#onTell(head as Head, body),
+    };
+  }
+
+  /** This node's advertised `host:port`. */
+  get addr(): string {
+    return this.#addr;
+  }
+
+  /** The membership protocol instance. */
+  get swim(): Swim {
+    return this.#swim;
+  }
+
+  /** Bind the listener. */
+  async start(): Promise<void> {
+    const bind = parseAddr(this.#options.addr ?? "127.0.0.1:0");
+    try {
+      this.#listener = await this.#transport.listen(bind);
+    } catch (e) {
+      throw new PulsingRuntimeError(
+        `Cannot listen on ${formatAddr(bind)}: ${(e as Error)?.message ?? e}`,
+        { cause: e },
+      );
+    }
+    const real = this.#listener.addr;
+    this.#addr = this.#options.advertiseAddr ?? formatAddr({
+      hostname: real.hostname === "0.0.0.0" || real.hostname === "::"
+        ? guessLocalIp()
+        : real.hostname,
+      port: real.port,
+    });
+    this.#listener.onConnection((conn) => {
+      if (this.#closed) return conn.close();
+      const handler: RpcHandler = {
+        onAsk: (head, body, signal) => this.#onAsk(head as Head, body, signal),
+        onTell: (head, body) => this.#onTell(head as Head, body, rpc),
+      };
+      const rpc: RpcConnection = new RpcConnection(conn, handler, this.#rpcOptions());
+      this.#inbound.add(rpc);
+      rpc.onClose(() => {
+        this.#inbound.delete(rpc);
+        for (const [addr, p] of this.#peers) if (p.conn === rpc) this.#peers.delete(addr);
+      });
+    });
+    this.#swim = new Swim({
+      nodeId: this.system.nodeId.value,
+      addr: this.#addr,
+      meta: { rv: 0 },
+      config: this.#options.swim,
+      send: (to, msg) => this.#swimSend(to, msg),
+      onChange: (ev) => this.#onMember(ev),
+      onIsolated: (isolated) => {
+        if (isolated && !this.#isolatedLogged) {
+          this.#isolatedLogged = true;
+          this.system.log(
+            "warn",
+            `node ${this.#addr}: no seed answered (${(this.#options.seeds ?? []).join(", ")}); ` +
+              `running alone and retrying in the background`,
+          );
+        } else if (!isolated && this.#isolatedLogged) {
+          this.#isolatedLogged = false;
+          this.system.log("info", `node ${this.#addr}: joined the cluster`);
+        }
+      },
+    });
+    this.#swim.start();
+  }
+
+  /** Join the seeds (returns once one answered, or the join timeout passed). */
+  async join(): Promise<void> {
+    const seeds = (await resolveSeeds(this.#options.seeds ?? [])).filter((s) => s !== this.#addr);
+    if (seeds.length === 0) return;
+    await this.#swim.join(seeds);
+  }
+
+  #rpcOptions(): RpcOptions {
+    return {
+      requestTimeoutMs: this.#requestTimeout,
+      logger: (line) => this.system.log("warn", line),
+      describe: describeHead,
+      ...this.#options.rpc,
+    };
+  }
+
+  // ---- connections ----
+
+  /** The connection to a peer, dialling when needed. */
+  connection(addr: string): Promise<RpcConnection> {
+    if (this.#closed) return Promise.reject(new PulsingRuntimeError("Node is shut down"));
+    let p = this.#peers.get(addr);
+    if (!p) this.#peers.set(addr, p = { backoffMs: 100 });
+    if (p.conn && !p.conn.closed) return Promise.resolve(p.conn);
+    p.connecting ??= this.#dial(addr, p);
+    return p.connecting;
+  }
+
+  async #dial(addr: string, p: Peer): Promise<RpcConnection> {
+    try {
+      const hp = parseAddr(addr);
+      let conn;
+      try {
+        conn = await this.#transport.connect({
+          ...hp,
+          signal: AbortSignal.timeout(this.#connectTimeout),
+        });
+      } catch (e) {
+        const msg = (e as Error)?.name === "TimeoutError"
+          ? `timed out after ${this.#connectTimeout} ms`
+          : (e as Error)?.message ?? String(e);
+        throw new PulsingRuntimeError(`Connection failed to ${addr}: ${msg}`, { cause: e });
+      }
+      if (this.#closed) {
+        conn.close();
+        throw new PulsingRuntimeError("Node is shut down");
+      }
+      const rpc = new RpcConnection(conn, this.#handler, this.#rpcOptions());
+      rpc.onClose(() => {
+        if (p.conn === rpc) p.conn = undefined;
+      });
+      void rpc.tell({ op: "hello", id: this.system.nodeId.value, a: this.#addr }, null).catch(
+        () => {},
+      );
+      p.conn = rpc;
+      p.failedAt = undefined;
+      p.backoffMs = 100;
+      return rpc;
+    } catch (e) {
+      p.failedAt = Date.now();
+      p.backoffMs = Math.min(p.backoffMs * 2, 5_000);
+      throw e;
+    } finally {
+      p.connecting = undefined;
+    }
+  }
+
+  #swimSend(to: string, msg: SwimMessage): void {
+    const p = this.#peers.get(to);
+    if (p?.conn && !p.conn.closed) {
+      p.conn.tell({ op: "swim", a: this.#addr }, msg).catch(() => {});
+      return;
+    }
+    if (p?.failedAt !== undefined && Date.now() - p.failedAt < p.backoffMs) return; // drop
+    this.connection(to).then(
+      (c) => c.tell({ op: "swim", a: this.#addr }, msg),
+      () => {},
+    ).catch(() => {});
+  }
+
+  // ---- inbound requests ----
+
+  #onTell(head: Head, body: unknown, via?: RpcConnection): void {
+    switch (head.op) {
+      case "swim":
+        this.#swim.receive(head.a!, body);
+        return;
+      case "tell": {
+        const cell = this.system.localCell(head.to!);
+        if (cell) cell.send(KIND.TELL, body, undefined).catch(() => {});
+        return;
+      }
+      case "reg":
+        this.#onDelta(body as RegistryDelta);
+        return;
+      case "hello":
+        if (via) this.#onHello(head, via);
+        return;
+      default:
+        throw new BadRequest(`unknown tell op ${JSON.stringify(head?.op)}`);
+    }
+  }
+
+  /** Reuse an inbound connection for our own requests to that node (one connection per pair). */
+  #onHello(head: Head, via: RpcConnection): void {
+    const addr = head.a;
+    if (typeof addr !== "string" || via.closed) return;
+    let p = this.#peers.get(addr);
+    if (!p) this.#peers.set(addr, p = { backoffMs: 100 });
+    if (!p.conn || p.conn.closed) {
+      p.conn = via;
+      p.failedAt = undefined;
+    }
+  }
+
+  async #onAsk(head: Head, body: unknown, _signal: AbortSignal): Promise<unknown> {
+    switch (head.op) {
+      case "call":
+      case "ask": {
+        const cell = this.system.localCell(head.to!);
+        if (!cell || !cell.alive) {
+          throw new PulsingRuntimeError(`Actor not found: ${head.to} on node ${this.#addr}`);
+        }
+        const r = head.op === "call"
+          ? await cell.send(KIND.CALL, head.m, body as unknown[])
+          : await cell.send(KIND.ASK, body, undefined);
+        return r instanceof ActorStream ? new StreamReply(r) : r;
+      }
+      case "spawn": {
+        const ref = await spawnRegistered(this.system, body as RemoteSpawnRequest);
+        return { id: ref.actorId.value, name: ref.name };
+      }
+      case "pull":
+        return this.registry.localSnapshot();
+      case "has":
+        return this.system.cellById(head.id!)?.alive === true;
+      case "members":
+        return this.members();
+      default:
+        throw new BadRequest(`unknown request op ${JSON.stringify(head?.op)}`);
+    }
+  }
+
+  // ---- membership and registry ----
+
+  #onMember(ev: MemberEvent): void {
+    const m = ev.member;
+    if (ev.type === "dead" || ev.type === "left") {
+      this.registry.dropNode(m.nodeId);
+      const p = this.#peers.get(m.addr);
+      // Fail every request waiting on that node at once.
+      if (p?.conn) p.conn.close(`node ${m.addr} is ${ev.type}`);
+      for (const c of this.#inbound) {
+        if (c.remoteAddr === m.addr) c.close(`node ${m.addr} is ${ev.type}`);
+      }
+      this.system.log(
+        ev.type === "dead" ? "warn" : "info",
+        `member ${m.addr} (${m.nodeId.slice(0, 8)}) is ${ev.type}`,
+      );
+      return;
+    }
+    if (ev.type === "up" || ev.type === "updated" || ev.type === "alive") {
+      const rv = Number((m.meta as { rv?: number } | undefined)?.rv ?? 0);
+      if (rv > this.registry.versionOf(m.nodeId)) void this.#pull(m);
+    }
+  }
+
+  async #pull(m: Member): Promise<void> {
+    try {
+      const c = await this.connection(m.addr);
+      const snap = await c.ask({ op: "pull" }, null, { timeoutMs: 5_000 }) as RegistrySnapshot;
+      if (snap && snap.n === m.nodeId) this.registry.applySnapshot(snap);
+    } catch (e) {
+      this.system.log("debug", `registry pull from ${m.addr} failed: ${(e as Error)?.message}`);
+    }
+  }
+
+  #onDelta(d: RegistryDelta): void {
+    const r = this.registry.applyDelta(d);
+    if (r === "gap") {
+      const m = this.#swim.member(d.n);
+      if (m) void this.#pull(m);
+    }
+  }
+
+  #broadcastDelta(d: RegistryDelta): void {
+    this.#swim.setMeta({ rv: d.v });
+    for (const m of this.#swim.aliveMembers()) {
+      if (m.nodeId === this.system.nodeId.value) continue;
+      this.connection(m.addr).then((c) => c.tell({ op: "reg" }, d)).catch(() => {});
+    }
+  }
+
+  registerName(path: string, actorId: ActorId, metadata: Record<string, string>): void {
+    this.#broadcastDelta(this.registry.addLocal(path, actorId.value, metadata));
+  }
+
+  unregisterName(path: string, actorId: ActorId): void {
+    const d = this.registry.removeLocal(path, actorId.value);
+    if (d) this.#broadcastDelta(d);
+  }
+
+  #memberAddr(nodeId: string): string | undefined {
+    if (nodeId === this.system.nodeId.value) return this.#addr;
+    const m = this.#swim.member(nodeId);
+    return m && (m.state === "alive" || m.state === "suspect") ? m.addr : undefined;
+  }
+
+  resolve(path: string, options: ResolveOptions): ActorRef | undefined {
+    const self = this.system.nodeId.value;
+    let inst = this.registry.instances(path).filter((i) =>
+      this.#memberAddr(i.nodeId) !== undefined
+    );
+    if (options.nodeId !== undefined) {
+      const want = String(options.nodeId);
+      inst = inst.filter((i) => i.nodeId === want);
+    }
+    if (inst.length === 0) return undefined;
+    let idx: number;
+    if (inst.length === 1) idx = 0;
+    else if (options.policy) {
+      idx = options.policy.select(
+        inst.map((i) => this.#instanceInfo(i.nodeId, i.entry.actorId, i.entry.meta)),
+      );
+    } else idx = this.system.nextRoundRobin(path) % inst.length;
+    const pick = inst[Math.max(0, Math.min(inst.length - 1, idx))];
+    if (pick.nodeId === self) {
+      const cell = this.system.localCell(path);
+      return cell?.alive ? cell.ref : undefined;
+    }
+    return new RemoteActorRef(
+      this,
+      pick.nodeId,
+      this.#memberAddr(pick.nodeId)!,
+      pick.entry.actorId,
+      path,
+    );
+  }
+
+  #instanceInfo(nodeId: string, actorId: string, meta: Record<string, string>): NamedInstance {
+    return { nodeId, actorId, addr: this.#memberAddr(nodeId), metadata: meta };
+  }
+
+  async refer(actorId: ActorId): Promise<ActorRef | undefined> {
+    const found = this.registry.findActor(actorId.value);
+    if (found) {
+      const addr = this.#memberAddr(found.nodeId);
+      if (addr) {
+        return new RemoteActorRef(this, found.nodeId, addr, actorId.value, found.entry.path);
+      }
+    }
+    const others = this.#swim.aliveMembers().filter((m) => m.nodeId !== this.system.nodeId.value);
+    const answers = await Promise.all(others.map(async (m) => {
+      try {
+        const c = await this.connection(m.addr);
+        return (await c.ask({ op: "has", id: actorId.value }, null, { timeoutMs: 5_000 })) === true
+          ? m
+          : undefined;
+      } catch {
+        return undefined;
+      }
+    }));
+    const m = answers.find((x) => x !== undefined);
+    return m ? new RemoteActorRef(this, m.nodeId, m.addr, actorId.value, undefined) : undefined;
+  }
+
+  members(): Promise<MemberInfo[]> {
+    const out: MemberInfo[] = [{
+      nodeId: this.system.nodeId.value,
+      addr: this.#addr,
+      status: "alive",
+    }];
+    for (const m of this.#swim.members()) {
+      if (m.nodeId === this.system.nodeId.value) continue;
+      out.push({ nodeId: m.nodeId, addr: m.addr, status: m.state });
+    }
+    return Promise.resolve(out);
+  }
+
+  allNamedActors(): Promise<NamedActorInfo[]> {
+    const out: NamedActorInfo[] = [];
+    for (const [path, list] of this.registry.all()) {
+      const instances = list
+        .filter((i) => this.#memberAddr(i.nodeId) !== undefined)
+        .map((i) => this.#instanceInfo(i.nodeId, i.entry.actorId, i.entry.meta));
+      if (instances.length) out.push({ path, instanceCount: instances.length, instances });
+    }
+    return Promise.resolve(out);
+  }
+
+  /** Create an actor of a registered class on another node (`"remote"` = any other). */
+  async spawnRemote(req: RemoteSpawnRequest, placement: string): Promise<ActorRef> {
+    const self = this.system.nodeId.value;
+    let target: Member | undefined;
+    if (placement === "remote") {
+      const others = this.#swim.aliveMembers().filter((m) => m.nodeId !== self);
+      if (others.length === 0) {
+        this.system.log(
+          "warn",
+          `placement "remote": no other alive node, spawning ${req.name} locally`,
+        );
+        return await spawnRegistered(this.system, req);
+      }
+      target = others[Math.floor(Math.random() * others.length)];
+    } else {
+      const id = NodeId.parse(placement).value;
+      if (id === self) return await spawnRegistered(this.system, req);
+      target = this.#swim.member(id);
+      if (!target || (target.state !== "alive" && target.state !== "suspect")) {
+        throw new PulsingRuntimeError(`Node not found: ${placement} (not an alive member)`);
+      }
+    }
+    const c = await this.connection(target.addr);
+    const r = await c.ask({ op: "spawn" }, req) as { id: string; name?: string };
+    return new RemoteActorRef(this, target.nodeId, target.addr, r.id, r.name);
+  }
+
+  /** Send a request to a node. */
+  request(addr: string, head: Head, body: unknown, options?: CallOptions): Promise<unknown> {
+    return this.connection(addr).then((c) =>
+      c.ask(head, body, {
+        timeoutMs: options?.timeout,
+        signal: options?.signal,
+      })
+    ).then((r) => r instanceof RpcStream ? ActorStream.fromIterable(r) : r);
+  }
+
+  /** Send a one-way message to a node. */
+  send(addr: string, head: Head, body: unknown): Promise<void> {
+    return this.connection(addr).then((c) => c.tell(head, body, { lane: head.to }));
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#swim.leave();
+    } catch { /* best effort */ }
+    this.#swim.stop();
+    this.#closed = true;
+    this.#listener?.close();
+    const conns = new Set<RpcConnection>(this.#inbound);
+    for (const p of this.#peers.values()) if (p.conn) conns.add(p.conn);
+    await Promise.all([...conns].map(async (c) => {
+      try {
+        await Promise.race([c.flushed(), new Promise((r) => setTimeout(r, 200))]);
+      } catch { /* closing anyway */ }
+      c.close("node shutting down");
+    }));
+    this.#peers.clear();
+    this.#inbound.clear();
+  }
+}
+
+/** Request head. */
+export interface Head {
+  op: string;
+  to?: string;
+  m?: string;
+  a?: string;
+  id?: string;
+}
+
+function describeHead(head: unknown): string {
+  const h = head as Head;
+  if (h?.op === "call") return `call ${h.to}.${h.m}`;
+  if (h?.op) return `${h.op}${h.to ? ` ${h.to}` : ""}`;
+  return JSON.stringify(head);
+}
+
+/** A reference to an actor on another node. */
+export class RemoteActorRef extends ActorRef {
+  readonly #node: ClusterNode;
+  readonly #nodeId: NodeId;
+  readonly #addr: string;
+  readonly #id: ActorId;
+  readonly #name: string | undefined;
+  readonly #to: string;
+  constructor(
+    node: ClusterNode,
+    nodeId: string,
+    addr: string,
+    actorId: string,
+    name: string | undefined,
+  ) {
+    super();
+    this.#node = node;
+    this.#nodeId = new NodeId(nodeId);
+    this.#addr = addr;
+    this.#id = new ActorId(actorId);
+    this.#name = name;
+    this.#to = actorId;
+  }
+  get actorId(): ActorId {
+    return this.#id;
+  }
+  get nodeId(): NodeId {
+    return this.#nodeId;
+  }
+  get name(): string | undefined {
+    return this.#name;
+  }
+  /** The node's address. */
+  get addr(): string {
+    return this.#addr;
+  }
+  isLocal(): boolean {
+    return false;
+  }
+  ask<R = unknown>(msg: unknown, options?: CallOptions): Promise<R> {
+    return this.#node.request(this.#addr, { op: "ask", to: this.#to }, msg, options) as Promise<R>;
+  }
+  tell(msg: unknown): Promise<void> {
+    return this.#node.send(this.#addr, { op: "tell", to: this.#to }, msg);
+  }
+  call(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
+    return this.#node.request(this.#addr, { op: "call", to: this.#to, m: method }, args, options);
+  }
+}

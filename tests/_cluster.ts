@@ -1,0 +1,179 @@
+/**
+ * Test helper: start real `deno` node processes on 127.0.0.1 (tests/fixtures/node.ts), run
+ * code in them, and stop exactly the processes started here.
+ */
+
+const NODE = new URL("./fixtures/node.ts", import.meta.url).pathname;
+
+/** A running node process. */
+export interface NodeProc {
+  addr: string;
+  nodeId: string;
+  pid: number;
+  /** Run a snippet (the body of an async function with `pul`, `system`, classes in scope). */
+  run<T = unknown>(code: string, timeoutMs?: number): Promise<T>;
+  /** Send a signal to this process (e.g. "SIGKILL", "SIGSTOP", "SIGCONT"). */
+  kill(signal: Deno.Signal): void;
+  /** Graceful stop (stdin closed → pul.shutdown), then kill if still alive. */
+  stop(): Promise<void>;
+  /** Resolves when the process has exited. */
+  exited: Promise<Deno.CommandStatus>;
+  /** Everything it printed on stderr so far. */
+  stderr(): string;
+}
+
+/** Options of {@linkcode startNode}. */
+export interface StartOptions {
+  seeds?: string[];
+  passphrase?: string;
+  addr?: string;
+  env?: Record<string, string>;
+}
+
+/** Start one node process and wait until it listens. */
+export async function startNode(o: StartOptions = {}): Promise<NodeProc> {
+  const args = ["run", "-A", "--quiet", NODE, "--addr", o.addr ?? "127.0.0.1:0"];
+  if (o.seeds?.length) args.push("--seeds", o.seeds.join(","));
+  if (o.passphrase) args.push("--passphrase", o.passphrase);
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...o.env },
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const enc = new TextEncoder();
+  let errText = "";
+  (async () => {
+    const dec = new TextDecoder();
+    for await (const c of child.stderr) errText += dec.decode(c, { stream: true });
+  })().catch(() => {});
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let ready: (v: { addr: string; nodeId: string }) => void;
+  let fail: (e: Error) => void;
+  const readyP = new Promise<{ addr: string; nodeId: string }>((r, j) => {
+    ready = r;
+    fail = j;
+  });
+  (async () => {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const c of child.stdout) {
+      buf += dec.decode(c, { stream: true });
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (msg.ready) ready(msg as { addr: string; nodeId: string });
+        else if (typeof msg.id === "number") {
+          const p = pending.get(msg.id);
+          pending.delete(msg.id);
+          if (!p) continue;
+          if (msg.ok) p.resolve(msg.value);
+          else {
+            const e = msg.error as { name: string; message: string; code?: number };
+            const err = new Error(e.message) as Error & { code?: number };
+            err.name = e.name;
+            err.code = e.code;
+            p.reject(err);
+          }
+        }
+      }
+    }
+    const e = new Error(`node process ${child.pid} exited; stderr:\n${errText}`);
+    fail(e);
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+  })().catch(() => {});
+  const t = setTimeout(
+    () => fail(new Error(`node did not start in 20 s; stderr:\n${errText}`)),
+    20_000,
+  );
+  let info: { addr: string; nodeId: string };
+  try {
+    info = await readyP;
+  } catch (e) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await child.status;
+    throw e;
+  } finally {
+    clearTimeout(t);
+  }
+  let stopped = false;
+  const node: NodeProc = {
+    addr: info.addr,
+    nodeId: info.nodeId,
+    pid: child.pid,
+    exited: child.status,
+    stderr: () => errText,
+    run<T>(code: string, timeoutMs = 15_000): Promise<T> {
+      const id = nextId++;
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`snippet timed out after ${timeoutMs} ms: ${code}`));
+        }, timeoutMs);
+        pending.set(id, {
+          resolve: (v) => {
+            clearTimeout(timer);
+            resolve(v as T);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
+        writer.write(enc.encode(JSON.stringify({ id, code }) + "\n")).catch((e) => {
+          clearTimeout(timer);
+          pending.delete(id);
+          reject(e);
+        });
+      });
+    },
+    kill(signal: Deno.Signal) {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        child.kill("SIGCONT");
+      } catch { /* gone */ }
+      await writer.close().catch(() => {});
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 5_000);
+      await child.status;
+      clearTimeout(timer);
+    },
+  };
+  return node;
+}
+
+/** Start `n` nodes, the first being the seed of the others. */
+export async function startCluster(n: number, o: StartOptions = {}): Promise<NodeProc[]> {
+  const first = await startNode(o);
+  const rest = await Promise.all(
+    Array.from({ length: n - 1 }, () => startNode({ ...o, seeds: [first.addr] })),
+  );
+  return [first, ...rest];
+}
+
+/** Stop every node given (ignoring those already stopped). */
+export async function stopAll(nodes: NodeProc[]): Promise<void> {
+  await Promise.all(nodes.map((n) => n.stop()));
+}
