@@ -103,11 +103,11 @@ export function statusOf(e: unknown): number {
  * errorBody(new Error("x")); // { class: "PulsingActorError", message: "x", originalName: "Error" }
  * ```
  */
-export function errorBody(e: unknown): HttpErrorBody {
+export function errorBody(e: unknown, actorName?: string): HttpErrorBody {
   if (e instanceof TypeError) {
     return { class: "PulsingRuntimeError", message: e.message, originalName: "TypeError" };
   }
-  const { cls, stack: _stack, ...rest } = errorToWire(e);
+  const { cls, stack: _stack, ...rest } = errorToWire(e, actorName);
   return { class: cls, ...rest };
 }
 

@@ -41,7 +41,7 @@ import type { ActorRef } from "../core/actor_ref.ts";
 import { isStreamLike } from "../core/actor_stream.ts";
 import type { ActorSystem } from "../core/system.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
-import { errorBody, HttpRequestError, statusOf } from "./error_status.ts";
+import { errorBody, type HttpErrorBody, HttpRequestError, statusOf } from "./error_status.ts";
 import { GatewayMetrics, renderMetrics } from "./metrics.ts";
 
 /** Options of {@linkcode createGatewayApp}. */
@@ -244,10 +244,11 @@ export function createGatewayApp(system: ActorSystem, options: GatewayOptions = 
     const t0 = performance.now();
     let result: unknown;
     try {
-      result = await invoke(ref, kind, method, body, timeout, req.signal);
+      result = await invoke(ref, kind, method, body, timeout);
     } catch (e) {
-      metrics.observe(path, (performance.now() - t0) / 1000, errorBody(e).class);
-      throw e;
+      const body = errorBody(e, path);
+      metrics.observe(path, (performance.now() - t0) / 1000, body.class);
+      return jsonError(body, statusOf(e));
     }
     if (kind === "tell") {
       metrics.observe(path, (performance.now() - t0) / 1000);
@@ -255,7 +256,7 @@ export function createGatewayApp(system: ActorSystem, options: GatewayOptions = 
     }
     if (result !== null && typeof result === "object" && isStreamLike(result)) {
       const sse = (req.headers.get("accept") ?? "").includes("text/event-stream");
-      return await streamResponse(result, sse, req.signal, metrics, path, t0);
+      return await streamResponse(result, sse, metrics, path, t0);
     }
     metrics.observe(path, (performance.now() - t0) / 1000);
     return countedJson(metrics, result === undefined ? {} : { result }, 200);
@@ -282,9 +283,8 @@ function invoke(
   method: string,
   body: Record<string, unknown> | unknown[],
   timeout: number,
-  signal: AbortSignal,
 ): Promise<unknown> {
-  const opts = { timeout: timeout > 0 ? timeout : undefined, signal };
+  const opts = timeout > 0 ? { timeout } : undefined;
   if (kind === "call") {
     const args = Array.isArray(body) ? body : body.args ?? [];
     if (!Array.isArray(args)) throw new HttpRequestError(400, "`args` must be a JSON array");
@@ -294,11 +294,14 @@ function invoke(
   return kind === "ask" ? ref.ask(msg, opts) : ref.tell(msg);
 }
 
-/** Serve a stream as NDJSON or SSE; an error before the first item answers a real status. */
+/**
+ * Serve a stream as NDJSON or SSE; an error before the first item answers a real status. A
+ * client that goes away cancels the body (both adapters do so), which stops the source. The
+ * request's `signal` is not used: `Deno.serve` aborts it after every successful response too.
+ */
 async function streamResponse(
   source: AsyncIterable<unknown> | Iterable<unknown>,
   sse: boolean,
-  signal: AbortSignal,
   metrics: GatewayMetrics,
   path: string,
   t0: number,
@@ -311,8 +314,9 @@ async function streamResponse(
   try {
     first = await it.next();
   } catch (e) {
-    metrics.observe(path, (performance.now() - t0) / 1000, errorBody(e).class);
-    throw e;
+    const body = errorBody(e, path);
+    metrics.observe(path, (performance.now() - t0) / 1000, body.class);
+    return jsonError(body, statusOf(e));
   }
   metrics.observe(path, (performance.now() - t0) / 1000);
   let pending: IteratorResult<unknown> | undefined = first;
@@ -320,10 +324,8 @@ async function streamResponse(
   const stop = () => {
     if (finished) return;
     finished = true;
-    signal.removeEventListener("abort", stop);
     Promise.resolve(it.return?.()).catch(() => {});
   };
-  signal.addEventListener("abort", stop, { once: true });
   const push = (ctrl: ReadableStreamDefaultController<Uint8Array>, text: string) => {
     const bytes = enc.encode(text);
     metrics.bytesOut += bytes.byteLength;
@@ -338,7 +340,6 @@ async function streamResponse(
         if (finished) return;
         if (r.done) {
           finished = true;
-          signal.removeEventListener("abort", stop);
           push(ctrl, sse ? "event: done\ndata: {}\n\n" : '{"done":true}\n');
           ctrl.close();
           return;
@@ -352,9 +353,8 @@ async function streamResponse(
       } catch (e) {
         if (finished) return;
         finished = true;
-        signal.removeEventListener("abort", stop);
         Promise.resolve(it.return?.()).catch(() => {});
-        const err = JSON.stringify({ error: errorBody(e) });
+        const err = JSON.stringify({ error: errorBody(e, path) });
         push(ctrl, sse ? `event: error\ndata: ${err}\n\n` : `${err}\n`);
         ctrl.close();
       }
@@ -389,8 +389,12 @@ function countedJson(metrics: GatewayMetrics, value: unknown, status: number): R
 }
 
 function errorResponse(e: unknown): Response {
-  return new Response(JSON.stringify({ error: errorBody(e) }), {
-    status: statusOf(e),
+  return jsonError(errorBody(e), statusOf(e));
+}
+
+function jsonError(body: HttpErrorBody, status: number): Response {
+  return new Response(JSON.stringify({ error: body }), {
+    status,
     headers: { "content-type": "application/json" },
   });
 }
