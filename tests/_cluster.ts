@@ -51,8 +51,8 @@ export async function startNode(o: StartOptions = {}): Promise<NodeProc> {
   })().catch(() => {});
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
-  let ready: (v: { addr: string; nodeId: string }) => void;
-  let fail: (e: Error) => void;
+  let ready!: (v: { addr: string; nodeId: string }) => void;
+  let fail!: (e: Error) => void;
   const readyP = new Promise<{ addr: string; nodeId: string }>((r, j) => {
     ready = r;
     fail = j;
