@@ -33,6 +33,26 @@ export interface TargetContext {
   clientTimeoutMs: number;
   /** Re-install on-demand dependencies. */
   fresh: boolean;
+  /**
+   * `--pin`: CPU lists for `taskset -c`, server side (server, join observer) and client side
+   * (client, joiner). Unset: the scheduler places the processes (the reference method).
+   */
+  pin?: { server: string; client: string };
+}
+
+/**
+ * Spawns a target process, pinned to the server or client CPUs when `ctx.pin` is set
+ * (`taskset` execs the command, so the tracked pid is the process itself).
+ */
+export function spawnPinned(
+  ctx: TargetContext,
+  side: "server" | "client",
+  name: string,
+  cmd: string,
+  args: string[],
+): Proc {
+  if (!ctx.pin) return ctx.group.spawn(name, cmd, args);
+  return ctx.group.spawn(name, "taskset", ["-c", ctx.pin[side], cmd, ...args]);
 }
 
 /** A running server process of a target. */
@@ -126,7 +146,7 @@ export function processTarget(spec: ProcessTargetSpec): Target {
     async startServer(ctx) {
       const want = spec.serverPicksPort ? 0 : freePort();
       const [cmd, args] = spec.server(want);
-      const p = ctx.group.spawn(`${spec.name} server`, cmd, args);
+      const p = spawnPinned(ctx, "server", `${spec.name} server`, cmd, args);
       try {
         const ready = await p.nextJson<{ ready?: boolean; port?: number }>(SERVER_READY_MS);
         const port = ready.port ?? want;
@@ -140,7 +160,7 @@ export function processTarget(spec: ProcessTargetSpec): Target {
     async runClient(ctx, addr, kinds) {
       const port = Number(addr.split(":").pop());
       const [cmd, args] = spec.client(port, kinds, ctx.workload);
-      const p = ctx.group.spawn(`${spec.name} client`, cmd, args);
+      const p = spawnPinned(ctx, "client", `${spec.name} client`, cmd, args);
       const out: KindResult[] = [];
       const deadline = performance.now() + ctx.clientTimeoutMs;
       try {
@@ -164,13 +184,13 @@ export function processTarget(spec: ProcessTargetSpec): Target {
     t.measureJoin = async (ctx) => {
       const port = freePort();
       const [ocmd, oargs] = obsCmd(port);
-      const obs = ctx.group.spawn(`${spec.name} join-observer`, ocmd, oargs);
+      const obs = spawnPinned(ctx, "server", `${spec.name} join-observer`, ocmd, oargs);
       let joiner: Proc | null = null;
       try {
         await obs.nextJson(SERVER_READY_MS);
         const [jcmd, jargs] = joinCmd(port);
         const t0 = wallMs();
-        joiner = ctx.group.spawn(`${spec.name} joiner`, jcmd, jargs);
+        joiner = spawnPinned(ctx, "client", `${spec.name} joiner`, jcmd, jargs);
         const r = await obs.nextJson<{ t1?: number; error?: string }>(20_000);
         if (r.t1 === undefined) return { kind: "join", error: r.error ?? "no t1" };
         const metrics: Record<string, number> = { join_ms: r.t1 - t0 };

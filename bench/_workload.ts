@@ -27,8 +27,10 @@ export interface Workload {
   pipelineMs: number;
   /** (c) requests in flight for bulk payloads (1 = sequential asks). */
   bulkInflight: number;
-  /** (c) warm-up requests before the measured window. */
+  /** (c) warm-up requests before the measured 1 MiB window. */
   bulkWarmup: number;
+  /** (c) warm-up requests before the measured 16 MiB window. */
+  bulk16mWarmup: number;
   /** (c) measured window for 1 MiB payloads, ms (at least `bulkMinReqs` requests). */
   bulk1mMs: number;
   /** (c) measured window for 16 MiB payloads, ms (at least `bulkMinReqs` requests). */
@@ -53,6 +55,7 @@ export const FULL_WORKLOAD: Workload = {
   pipelineMs: 2000,
   bulkInflight: 1,
   bulkWarmup: 3,
+  bulk16mWarmup: 1,
   bulk1mMs: 2000,
   bulk16mMs: 2000,
   bulkMinReqs: 3,
@@ -71,7 +74,7 @@ export const QUICK_WORKLOAD: Workload = {
   bulkWarmup: 1,
   bulk1mMs: 500,
   bulk16mMs: 400,
-  bulkMinReqs: 2,
+  bulkMinReqs: 1,
   streamWarmupItems: 10000,
 };
 

@@ -6,6 +6,11 @@
  * deno run -A bench/compare.ts            # full run, 3 repetitions, well under 5 minutes
  * deno run -A bench/compare.ts --quick    # about 30 s
  * ```
+ * `--quick` shortens every window and measures the join figure once (not per repetition).
+ * `--pin` runs servers on CPU 0 and clients on CPU 1 via `taskset` (`--pin 0:1` explicit);
+ * without it the scheduler places the processes, which on a 2-vCPU VM makes figures bimodal
+ * (same core vs different cores, see peers.md §4.5). Pinning a whole process (GC and I/O
+ * threads included) to one CPU gives stable medians but p99 of several ms (timeslice waits).
  * Options: `--reps N` (default 3), `--targets raw,moleculer,pulsing`, `--with-cbor` (adds
  * Moleculer with the CBOR serializer), `--fresh-moleculer` (re-install the peer).
  *
@@ -97,7 +102,16 @@ const ctx: TargetContext = {
   quick,
   clientTimeoutMs: quick ? 40_000 : 90_000,
   fresh: !!flags["fresh-moleculer"],
+  pin: flags.pin ? pinSpec(flags.pin) : undefined,
 };
+
+/** `--pin` → server on CPU 0 and client on CPU 1; `--pin 0:1-3` → explicit `taskset` lists. */
+function pinSpec(v: string): { server: string; client: string } {
+  if (v === "1") return { server: "0", client: "1" };
+  const [server, client] = v.split(":");
+  if (!server || !client) throw new Error("--pin expects SERVER_CPUS:CLIENT_CPUS, e.g. 0:1");
+  return { server, client };
+}
 
 let cleaning = false;
 async function cleanupAndExit(code: number): Promise<never> {
@@ -182,7 +196,9 @@ try {
       } finally {
         await server?.stop();
       }
-      if (t.measureJoin) {
+      if (t.measureJoin && quick && rep > 0) {
+        note(t.name, "join: --quick measures it in the first repetition only");
+      } else if (t.measureJoin) {
         log(`rep ${rep + 1}/${reps} ${t.name}: join`);
         record(t.name, rep, await t.measureJoin(ctx));
       } else {
@@ -229,7 +245,11 @@ const machine = `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcur
 
 let md = `## Cross-process benchmark (${quick ? "quick" : "full"}, ${reps} repetitions)\n\n`;
 md += `${machine}; separate server and client processes on 127.0.0.1; ` +
-  `${elapsedS.toFixed(0)} s in all. Ratios use medians; ↓ lower is better, ↑ higher.\n\n`;
+  `${elapsedS.toFixed(0)} s in all; ` +
+  (ctx.pin
+    ? `pinned: servers on CPU ${ctx.pin.server}, clients on CPU ${ctx.pin.client}`
+    : "not pinned") +
+  `. Ratios use medians; ↓ lower is better, ↑ higher.\n\n`;
 md += markdownTable(headers, rows, headers.map((_, i) => (i === 0 ? "left" : "right")));
 md += "\nTargets:\n";
 for (const t of all) {
@@ -251,6 +271,7 @@ console.log(md);
 const json = {
   date: new Date().toISOString(),
   mode: quick ? "quick" : "full",
+  pin: ctx.pin ?? null,
   reps,
   elapsedS,
   machine,

@@ -423,6 +423,7 @@ async function bulk(
   wl: Workload,
   size: number,
   windowMs: number,
+  warmup: number,
 ): Promise<Record<string, number>> {
   const conn = await connect(port);
   const r = new FrameReader(conn, 64 * 1024);
@@ -436,7 +437,7 @@ async function bulk(
     await writeAll(conn, payload);
   };
   try {
-    for (let i = 0; i < wl.bulkWarmup; i++) {
+    for (let i = 0; i < warmup; i++) {
       await one();
       await expectFrame(r);
       if (r.bodyU32() !== size) throw new Error("bad ack");
@@ -538,9 +539,9 @@ async function runKind(kind: Kind, port: number, wl: Workload): Promise<KindResu
       case "pipeline":
         return { kind, metrics: await pipeline(port, wl) };
       case "bulk1m":
-        return { kind, metrics: await bulk(port, wl, 1 << 20, wl.bulk1mMs) };
+        return { kind, metrics: await bulk(port, wl, 1 << 20, wl.bulk1mMs, wl.bulkWarmup) };
       case "bulk16m":
-        return { kind, metrics: await bulk(port, wl, 16 << 20, wl.bulk16mMs) };
+        return { kind, metrics: await bulk(port, wl, 16 << 20, wl.bulk16mMs, wl.bulk16mWarmup) };
       case "stream":
         return { kind, metrics: await stream(port, wl) };
     }

@@ -142,9 +142,9 @@ async function pipeline(broker, wl) {
   return { msgs_per_s: (d1 - d0) / ((t1 - t0) / 1000) };
 }
 
-async function bulk(broker, wl, size, windowMs) {
+async function bulk(broker, wl, size, windowMs, warmup) {
   const params = bulkPayload(size);
-  for (let i = 0; i < wl.bulkWarmup; i++) await broker.call("echo.ack", params);
+  for (let i = 0; i < warmup; i++) await broker.call("echo.ack", params);
   let n = 0;
   const t0 = performance.now();
   let elapsed = 0;
@@ -166,9 +166,9 @@ async function runKind(broker, kind, wl) {
       case "pipeline":
         return { kind, metrics: await pipeline(broker, wl) };
       case "bulk1m":
-        return { kind, metrics: await bulk(broker, wl, 1 << 20, wl.bulk1mMs) };
+        return { kind, metrics: await bulk(broker, wl, 1 << 20, wl.bulk1mMs, wl.bulkWarmup) };
       case "bulk16m":
-        return { kind, metrics: await bulk(broker, wl, 16 << 20, wl.bulk16mMs) };
+        return { kind, metrics: await bulk(broker, wl, 16 << 20, wl.bulk16mMs, wl.bulk16mWarmup) };
       case "stream":
         return {
           kind,
