@@ -54,6 +54,9 @@ export const DASHBOARD_HTML: string = `<!doctype html>
   .pill.dead { background:var(--bad); } .pill.left { background:var(--left); }
   .me { color:var(--accent); font-size:11px; margin-left:6px; }
   .empty { color:var(--muted); padding:12px 14px; }
+  .nodegroup table { table-layout:fixed; }
+  .nodegroup td, .nodegroup th { overflow:hidden; text-overflow:ellipsis; }
+  .nodegroup th:nth-child(1) { width:32%; } .nodegroup th:nth-child(2) { width:16%; }
   .nodegroup h3 { margin:0; padding:8px 14px; font-size:12px; color:var(--muted); background:#fafbfc;
                   border-bottom:1px solid var(--line); font-weight:500; }
   footer { color:var(--muted); font-size:12px; text-align:center; padding:8px 0 24px; }
@@ -87,8 +90,13 @@ export const DASHBOARD_HTML: string = `<!doctype html>
 <script>
 (() => {
   "use strict";
-  const token = new URLSearchParams(location.hash.slice(1)).get("token");
-  const headers = token ? { authorization: "Bearer " + token } : {};
+  let headers = {};
+  function readToken() {
+    const token = new URLSearchParams(location.hash.slice(1)).get("token");
+    headers = token ? { authorization: "Bearer " + token } : {};
+  }
+  readToken();
+  addEventListener("hashchange", readToken);
   const prev = new Map();
   const history = [];
   let prevT = 0;
@@ -109,11 +117,14 @@ export const DASHBOARD_HTML: string = `<!doctype html>
     g.clearRect(0, 0, w, h);
     if (history.length < 2) return;
     const max = Math.max(1, ...history);
+    const x0 = w - ((history.length - 1) / (60 - 1)) * w;
+    const pts = history.map((v, i) => [x0 + (i / (60 - 1)) * w, h - 2 - (v / max) * (h - 4)]);
+    g.beginPath(); g.moveTo(pts[0][0], h);
+    for (const [x, y] of pts) g.lineTo(x, y);
+    g.lineTo(pts[pts.length - 1][0], h); g.closePath();
+    g.fillStyle = "rgba(59,91,219,.12)"; g.fill();
     g.beginPath();
-    history.forEach((v, i) => {
-      const x = (i / (60 - 1)) * w, y = h - 2 - (v / max) * (h - 4);
-      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
-    });
+    pts.forEach(([x, y], i) => (i === 0 ? g.moveTo(x, y) : g.lineTo(x, y)));
     g.strokeStyle = "#3b5bdb"; g.lineWidth = 2; g.stroke();
   }
   function render(s) {
@@ -152,7 +163,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
         const list = rows.get(inst.nodeId) || []; rows.set(inst.nodeId, list);
         const local = inst.nodeId === s.nodeId ? a.local : null;
         list.push(el("tr", { "data-actor": a.path },
-          el("td", { cls: "mono", text: a.path }),
+          el("td", { cls: "mono", text: a.path, title: a.path }),
           el("td", { text: (inst.metadata && inst.metadata.class) || "–" }),
           el("td", { cls: "num", text: local ? fmtRate(rate) : "–" }),
           el("td", { cls: "num", text: fmtRate(grate) }),
@@ -168,8 +179,9 @@ export const DASHBOARD_HTML: string = `<!doctype html>
       box.append(el("div", { cls: "nodegroup", "data-group": nodeId },
         el("h3", { text: "node " + short(nodeId) + " · " + (addrOf.get(nodeId) || "in-process") + (nodeId === s.nodeId ? " (this gateway)" : "") }),
         el("table", {}, el("thead", {}, el("tr", {},
-          el("th", { text: "Name" }), el("th", { text: "Class" }), el("th", { cls: "num", text: "Msg/s" }),
-          el("th", { cls: "num", text: "Gateway calls/s" }), el("th", { cls: "num", text: "Gateway errors" }),
+          el("th", { text: "Name" }), el("th", { text: "Class" }), el("th", { cls: "num", text: "Msg/s", title: "messages handled per second (actors on this node)" }),
+          el("th", { cls: "num", text: "Calls/s", title: "calls per second through this gateway" }),
+          el("th", { cls: "num", text: "Errors", title: "failed calls through this gateway" }),
           el("th", { cls: "num", text: "Mailbox" }), el("th", { cls: "num", text: "Handled" }))),
           el("tbody", {}, ...list.sort((x, y) => x.dataset.actor < y.dataset.actor ? -1 : 1)))));
     }
@@ -195,7 +207,6 @@ export const DASHBOARD_HTML: string = `<!doctype html>
       setTimeout(tick, 1000);
     }
   }
-  $("filter").addEventListener("input", () => {});
   tick();
 })();
 </script>
