@@ -720,14 +720,20 @@ Deno.test("sim: meta updates and application broadcasts reach every node", async
   const sim = new Sim(91);
   const nodes = await sim.cluster(20, 5);
   assert(sim.runUntilTrue(() => sim.converged(), 20_000, 10) >= 0);
-  nodes[5].swim.setMeta({ registryVersion: 42 });
   const id = nodes[5].swim.nodeId;
+  const seen: string[] = [];
+  const unsubscribe = nodes[0].swim.subscribe((e) => {
+    if (e.member.nodeId === id) seen.push(`${e.type}:${e.prev?.meta?.registryVersion}`);
+  });
+  nodes[5].swim.setMeta({ registryVersion: 42 });
   const tm = sim.runUntilTrue(
     () => sim.up().every((n) => n === nodes[5] || n.swim.member(id)?.meta?.registryVersion === 42),
     5000,
     5,
   );
   assert(tm >= 0);
+  assertEquals(seen, ["updated:undefined"]); // a registry layer learns "n5 is at version 42"
+  unsubscribe();
   nodes[2].swim.broadcast({ op: "register", name: "svc/a" });
   const tb = sim.runUntilTrue(
     () => nodes.every((n, i) => i === 2 || n.broadcasts.length === 1),
