@@ -1,0 +1,204 @@
+/**
+ * Where the queue's bucket actors and the topics' broker actors live, and how a client finds
+ * or creates one.
+ *
+ * Each such actor has a well-known name (`queues/<topic>/bucket_<n>`,
+ * `topics/<topic>/broker`) and a rendezvous key (`[topic, n]`, `["topic", topic]`). Its home
+ * is the owner of that key among the live members ({@linkcode ownerOf}), so every node agrees
+ * on it without talking, and only about 1/N of the actors move when a node joins or leaves.
+ *
+ * {@linkcode findOrSpawn} looks for the name on the owner, then anywhere in the cluster (an
+ * actor created under an older membership keeps serving, with its data), and only then spawns
+ * it on the owner. Any node can host these actors: the classes are registered (`pul.remote`)
+ * when `queue/mod.ts` and `topic/mod.ts` are imported, which `mod.ts` does. Two clients racing
+ * to create the same actor both land on the same owner, which refuses the second
+ * ("Actor already exists"); the loser resolves the winner's actor.
+ *
+ * @module
+ */
+
+import type { ActorRef } from "../core/actor_ref.ts";
+import { PulsingRuntimeError } from "../core/errors.ts";
+import { normalizeName } from "../core/names.ts";
+import { type ActorClass, refOf } from "../core/remote.ts";
+import type { ActorSystem } from "../core/system.ts";
+import type { HashableKey } from "./bucket_hash.ts";
+import { ownerOf } from "./rendezvous.ts";
+
+const SEGMENT = /^[\p{L}\p{N}_-]+$/u;
+
+/**
+ * Check a queue or topic name: one name segment (letters, digits, `_`, `-`; no `/`), short
+ * enough for the actor names built from it.
+ *
+ * @param topic The queue topic or pub/sub topic.
+ * @param what `"queue"` or `"topic"`, for the message.
+ * @returns The topic, unchanged.
+ * @throws {TypeError} If it is not a valid name segment.
+ *
+ * @example
+ * ```ts
+ * import { validateTopic } from "./placement.ts";
+ * validateTopic("events-2024", "topic"); // ok
+ * try { validateTopic("a/b", "queue"); } catch (e) { console.log((e as Error).name); } // "TypeError"
+ * ```
+ */
+export function validateTopic(topic: string, what: "queue" | "topic"): string {
+  if (typeof topic !== "string" || !SEGMENT.test(topic)) {
+    throw new TypeError(
+      `Invalid ${what} name ${JSON.stringify(topic)}: use letters, digits, '_' and '-' only ` +
+        "(it becomes part of actor names)",
+    );
+  }
+  if (topic.length > 56) {
+    throw new TypeError(
+      `Invalid ${what} name ${JSON.stringify(topic)}: at most 56 characters`,
+    );
+  }
+  return topic;
+}
+
+/**
+ * The actor name of a queue bucket: `queues/<topic>/bucket_<n>`.
+ *
+ * @example
+ * ```ts
+ * import { bucketActorName } from "./placement.ts";
+ * console.log(bucketActorName("orders", 3)); // "queues/orders/bucket_3"
+ * ```
+ */
+export function bucketActorName(topic: string, bucketId: number): string {
+  return normalizeName(`queues/${validateTopic(topic, "queue")}/bucket_${bucketId}`);
+}
+
+/**
+ * The actor name of a topic's broker: `topics/<topic>/broker`.
+ *
+ * @example
+ * ```ts
+ * import { brokerActorName } from "./placement.ts";
+ * console.log(brokerActorName("events")); // "topics/events/broker"
+ * ```
+ */
+export function brokerActorName(topic: string): string {
+  return normalizeName(`topics/${validateTopic(topic, "topic")}/broker`);
+}
+
+/**
+ * The ids of the live members (status `"alive"`); all members if none is alive; this node if
+ * the member list is empty.
+ *
+ * @example
+ * ```ts
+ * import { ActorSystem } from "../core/system.ts";
+ * import { liveNodeIds } from "./placement.ts";
+ * const system = new ActorSystem();
+ * console.log(await liveNodeIds(system)); // [system.nodeId.value]
+ * await system.shutdown();
+ * ```
+ */
+export async function liveNodeIds(system: ActorSystem): Promise<string[]> {
+  const members = await system.members();
+  const alive = members.filter((m) => m.status === "alive").map((m) => m.nodeId);
+  if (alive.length > 0) return alive;
+  if (members.length > 0) return members.map((m) => m.nodeId);
+  return [system.nodeId.value];
+}
+
+/** Options of {@linkcode findOrSpawn}. */
+export interface FindOrSpawnOptions<A extends unknown[]> {
+  /** The actor name. */
+  name: string;
+  /** The rendezvous key that picks its home node. */
+  key: HashableKey;
+  /** Constructor arguments, when it has to be created (must survive encoding). */
+  args: A;
+  /** How long to wait for the winner's name after losing a creation race (ms, default 5000). */
+  resolveTimeout?: number;
+}
+
+/**
+ * Find the actor called `name`, or create it on the owner of `key` among the live members.
+ *
+ * @param system The system to work on.
+ * @param cls The actor class (registered with `pul.remote` on every node).
+ * @param options Name, rendezvous key and constructor arguments.
+ * @returns A reference to the actor.
+ * @throws {PulsingRuntimeError} If it can be neither found nor created.
+ *
+ * @example
+ * ```ts
+ * import { ActorSystem } from "../core/system.ts";
+ * import { remote } from "../core/remote.ts";
+ * import { findOrSpawn } from "./placement.ts";
+ * const Box = remote(class Box { v = 1; get() { return this.v; } }, { name: "DocBox" });
+ * const system = new ActorSystem();
+ * const a = await findOrSpawn(system, Box, { name: "docs/box", key: "box", args: [] });
+ * const b = await findOrSpawn(system, Box, { name: "docs/box", key: "box", args: [] });
+ * console.log(a.actorId.equals(b.actorId)); // true
+ * await system.shutdown();
+ * ```
+ */
+export async function findOrSpawn<A extends unknown[]>(
+  system: ActorSystem,
+  // deno-lint-ignore no-explicit-any
+  cls: ActorClass<any, A>,
+  options: FindOrSpawnOptions<A>,
+): Promise<ActorRef> {
+  const { name, key, args } = options;
+  const owner = ownerOf(key, await liveNodeIds(system));
+  const onOwner = await tryResolve(system, name, owner);
+  if (onOwner) return onOwner;
+  const anywhere = await tryResolve(system, name, undefined);
+  if (anywhere) return anywhere;
+  const placement = owner === system.nodeId.value ? "local" : owner;
+  try {
+    return refOf(await cls.spawn({ system, name, args, placement }));
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+    return await system.resolve(name, { timeout: options.resolveTimeout ?? 5_000 });
+  }
+}
+
+async function tryResolve(
+  system: ActorSystem,
+  name: string,
+  nodeId: string | undefined,
+): Promise<ActorRef | undefined> {
+  try {
+    return await system.resolve(name, nodeId === undefined ? {} : { nodeId });
+  } catch (e) {
+    if (e instanceof PulsingRuntimeError && /not found/i.test(e.message)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Whether an error is the "Actor already exists" refusal of a spawn.
+ *
+ * @example
+ * ```ts
+ * import { PulsingRuntimeError } from "../core/errors.ts";
+ * import { isAlreadyExists } from "./placement.ts";
+ * console.log(isAlreadyExists(new PulsingRuntimeError("Actor already exists: a/b"))); // true
+ * ```
+ */
+export function isAlreadyExists(e: unknown): boolean {
+  return e instanceof Error && /already exists/i.test(e.message);
+}
+
+/**
+ * Whether a failed call may succeed against a freshly resolved actor: a framework error (the
+ * actor or its node is gone, a connection dropped), not an error raised by the actor's code.
+ *
+ * @example
+ * ```ts
+ * import { PulsingRuntimeError } from "../core/errors.ts";
+ * import { isRetryable } from "./placement.ts";
+ * console.log(isRetryable(new PulsingRuntimeError("Actor not found: x"))); // true
+ * console.log(isRetryable(new PulsingActorError("bad record"))); // false
+ * ```
+ */
+export function isRetryable(e: unknown): boolean {
+  return e instanceof PulsingRuntimeError && !/shut down/i.test(e.message);
+}

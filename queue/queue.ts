@@ -1,0 +1,384 @@
+/**
+ * The write side of the distributed queue: {@linkcode writeQueue} opens a {@linkcode Queue}
+ * handle on a topic; `put` routes each record to a bucket by the hash of its bucket column.
+ *
+ * ## Semantics
+ *
+ * - **Bucket of a record**: `getBucketId(record[bucketColumn], numBuckets)` — a documented,
+ *   stable hash (see `bucket_hash.ts`): every node, runtime and version agrees, and `1` and
+ *   `"1"` are different keys.
+ * - **Validation first**: every record of a `put` is checked (an object, with a bucket column
+ *   that is not `undefined`, whose value can be hashed) before anything is sent. A missing
+ *   column is a {@linkcode PulsingBusinessError} (code 400) and nothing of that `put` is
+ *   written.
+ * - **All or nothing per bucket**: the records of one `put` that go to the same bucket are
+ *   appended in one backend batch. Records going to different buckets are independent: if one
+ *   bucket's node is unreachable, the other buckets' records may be stored.
+ * - **Order**: per bucket, records are stored in the order of the `put` calls of this handle
+ *   (one batch in flight per bucket at a time). No order across buckets or across handles.
+ * - **Batching and visibility**: a `put` is sent at once; puts made while a batch to the same
+ *   bucket is in flight are coalesced into the next batch (at most `batchSize` records, except
+ *   that one `put`'s records for one bucket are never split). A record is visible to every
+ *   reader once its `put` has resolved. `flush()` waits for every pending put of this handle
+ *   and makes durable backends durable (sqlite: fsync).
+ * - **Failures**: with the memory backend, the records of a bucket are lost if its node dies;
+ *   the next call creates an empty bucket on the new owner. With sqlite, they come back when
+ *   the bucket is hosted again on the same storage path. A put retried after a connection
+ *   failure may be stored twice (at-least-once under failure).
+ *
+ * @module
+ */
+
+import { PulsingBusinessError } from "../core/errors.ts";
+import type { ActorSystem } from "../core/system.ts";
+import { type BackendStats, getBackend, type QueueRecord } from "./backend.ts";
+import { BucketClient } from "./bucket_client.ts";
+import { assertNumBuckets, getBucketId, type HashableKey } from "./bucket_hash.ts";
+import { validateTopic } from "./placement.ts";
+
+/** Error codes of the queue's {@linkcode PulsingBusinessError}s. */
+export const QueueErrorCode = {
+  /** A record lacks the bucket column. */
+  missingColumn: 400,
+} as const;
+
+/** Options shared by {@linkcode writeQueue} and `readQueue`: how the buckets are stored. */
+export interface QueueStorageOptions {
+  /** Number of buckets (default 4). Writers and readers of a topic must agree. */
+  numBuckets?: number;
+  /** Backend name: `"memory"` (default), `"sqlite"`, or one registered on every node. */
+  backend?: string;
+  /** Backend-specific options (e.g. `{ synchronous: "full" }` for sqlite). */
+  backendOptions?: Record<string, unknown>;
+  /** Storage directory of durable backends (default `./queue_storage/<topic>`); bucket `n` uses `<storagePath>/bucket_<n>` on the node that hosts it. */
+  storagePath?: string;
+}
+
+/** Options of {@linkcode writeQueue}. */
+export interface WriteQueueOptions extends QueueStorageOptions {
+  /** The record field whose value picks the bucket (default `"id"`). */
+  bucketColumn?: string;
+  /** Most records per batch sent to one bucket (default 100). */
+  batchSize?: number;
+}
+
+/** Where one record was stored. */
+export interface PutResult {
+  /** Its bucket. */
+  bucketId: number;
+  /** Its offset in the bucket. */
+  offset: number;
+}
+
+/** What {@linkcode Queue.stats} reports. */
+export interface QueueStats {
+  /** The topic. */
+  topic: string;
+  /** The bucket column. */
+  bucketColumn: string;
+  /** The number of buckets. */
+  numBuckets: number;
+  /** Backend counters of each bucket this handle has written to. */
+  buckets: Record<number, BackendStats>;
+}
+
+/** The resolved storage settings of a queue handle (internal). */
+export interface ResolvedStorage {
+  numBuckets: number;
+  backend: string;
+  backendOptions?: Record<string, unknown>;
+  storagePath: string;
+  batchSize: number;
+}
+
+/** Check and complete storage options (internal, shared with the reader). */
+export function resolveStorage(
+  topic: string,
+  options: QueueStorageOptions & { batchSize?: number },
+): ResolvedStorage {
+  validateTopic(topic, "queue");
+  const numBuckets = options.numBuckets ?? 4;
+  assertNumBuckets(numBuckets);
+  const batchSize = options.batchSize ?? 100;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batchSize must be a positive integer, got ${String(batchSize)}`);
+  }
+  const backend = options.backend ?? "memory";
+  getBackend(backend); // unknown here: fail before creating anything
+  const storagePath = (options.storagePath ?? `./queue_storage/${topic}`).replace(/[\\/]+$/, "");
+  return { numBuckets, backend, backendOptions: options.backendOptions, storagePath, batchSize };
+}
+
+/** A client per bucket, created on first use (internal, shared with the reader). */
+export function bucketClient(
+  system: ActorSystem,
+  topic: string,
+  s: ResolvedStorage,
+  bucketId: number,
+): BucketClient {
+  return new BucketClient(system, {
+    topic,
+    bucketId,
+    numBuckets: s.numBuckets,
+    backend: s.backend,
+    backendOptions: s.backendOptions,
+    storagePath: `${s.storagePath}/bucket_${bucketId}`,
+    batchSize: s.batchSize,
+  });
+}
+
+interface Group {
+  records: QueueRecord[];
+  resolve: (first: number) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Lane {
+  client: BucketClient;
+  queue: Group[];
+  running: Promise<void> | undefined;
+}
+
+/**
+ * A write handle on a queue topic (see the module documentation for the semantics).
+ *
+ * @example
+ * ```ts
+ * import * as pul from "../mod.ts";
+ * import { writeQueue } from "./queue.ts";
+ * const system = await pul.actorSystem();
+ * const q = await writeQueue(system, "orders", { bucketColumn: "user", numBuckets: 2 });
+ * await q.put({ user: "u1", item: "book" });
+ * await q.put([{ user: "u2", item: "pen" }, { user: "u1", item: "ink" }]);
+ * await q.flush();
+ * console.log(q.getBucketId("u1") === q.getBucketId("u1")); // true
+ * await system.shutdown();
+ * ```
+ */
+export class Queue {
+  /** The topic. */
+  readonly topic: string;
+  /** The field that picks the bucket. */
+  readonly bucketColumn: string;
+  /** The number of buckets. */
+  readonly numBuckets: number;
+  /** Most records per batch. */
+  readonly batchSize: number;
+  /** The backend name. */
+  readonly backend: string;
+  /** The storage directory of durable backends. */
+  readonly storagePath: string;
+  readonly #system: ActorSystem;
+  readonly #storage: ResolvedStorage;
+  readonly #lanes = new Map<number, Lane>();
+
+  /** Use {@linkcode writeQueue} (it validates the options). */
+  constructor(system: ActorSystem, topic: string, options: WriteQueueOptions = {}) {
+    const s = resolveStorage(topic, options);
+    const col = options.bucketColumn ?? "id";
+    if (typeof col !== "string" || col.length === 0) {
+      throw new TypeError(`bucketColumn must be a non-empty string, got ${String(col)}`);
+    }
+    this.#system = system;
+    this.#storage = s;
+    this.topic = topic;
+    this.bucketColumn = col;
+    this.numBuckets = s.numBuckets;
+    this.batchSize = s.batchSize;
+    this.backend = s.backend;
+    this.storagePath = s.storagePath;
+  }
+
+  /**
+   * The bucket of a bucket-column value.
+   *
+   * @example
+   * ```ts
+   * import * as pul from "../mod.ts";
+   * import { writeQueue } from "./queue.ts";
+   * const system = await pul.actorSystem();
+   * const q = await writeQueue(system, "q", { numBuckets: 8 });
+   * console.log(q.getBucketId("u1") < 8); // true
+   * await system.shutdown();
+   * ```
+   */
+  getBucketId(value: HashableKey): number {
+    return getBucketId(value, this.numBuckets);
+  }
+
+  /**
+   * Store one record, or a list of records.
+   *
+   * @returns Where each record was stored (one result, or one per record in input order).
+   * @throws {PulsingBusinessError} Code 400 if a record lacks the bucket column (nothing written).
+   * @throws {TypeError} If a record is not an object or its bucket value cannot be hashed.
+   */
+  put(record: QueueRecord): Promise<PutResult>;
+  /** Store a list of records (all or nothing per bucket). */
+  put(records: readonly QueueRecord[]): Promise<PutResult[]>;
+  async put(input: QueueRecord | readonly QueueRecord[]): Promise<PutResult | PutResult[]> {
+    const single = !Array.isArray(input);
+    const records = (single ? [input] : input) as readonly QueueRecord[];
+    const buckets = records.map((r, i) => this.#bucketOf(r, single ? undefined : i));
+    const byBucket = new Map<number, number[]>();
+    buckets.forEach((b, i) => {
+      const list = byBucket.get(b);
+      if (list) list.push(i);
+      else byBucket.set(b, [i]);
+    });
+    const results: PutResult[] = new Array(records.length);
+    await Promise.all(
+      [...byBucket].map(async ([b, idx]) => {
+        const first = await this.#enqueue(b, idx.map((i) => records[i]));
+        idx.forEach((i, k) => results[i] = { bucketId: b, offset: first + k });
+      }),
+    );
+    return single ? results[0] : results;
+  }
+
+  #bucketOf(record: unknown, index: number | undefined): number {
+    const where = index === undefined ? "record" : `record ${index}`;
+    if (record === null || typeof record !== "object" || Array.isArray(record)) {
+      throw new TypeError(
+        `${where}: a record must be an object (or put a list of objects), got ${
+          record === null ? "null" : Array.isArray(record) ? "an array" : typeof record
+        }`,
+      );
+    }
+    const value = (record as QueueRecord)[this.bucketColumn];
+    if (value === undefined) {
+      throw new PulsingBusinessError(
+        QueueErrorCode.missingColumn,
+        `Missing bucket column '${this.bucketColumn}' in ${where}`,
+        { column: this.bucketColumn, index: index ?? 0 },
+      );
+    }
+    try {
+      return getBucketId(value as HashableKey, this.numBuckets);
+    } catch (e) {
+      throw new TypeError(
+        `${where}: the value of '${this.bucketColumn}' cannot pick a bucket: ${
+          (e as Error).message
+        }`,
+      );
+    }
+  }
+
+  #lane(bucketId: number): Lane {
+    let lane = this.#lanes.get(bucketId);
+    if (!lane) {
+      lane = {
+        client: bucketClient(this.#system, this.topic, this.#storage, bucketId),
+        queue: [],
+        running: undefined,
+      };
+      this.#lanes.set(bucketId, lane);
+    }
+    return lane;
+  }
+
+  #enqueue(bucketId: number, records: QueueRecord[]): Promise<number> {
+    const lane = this.#lane(bucketId);
+    return new Promise<number>((resolve, reject) => {
+      lane.queue.push({ records, resolve, reject });
+      lane.running ??= this.#pump(lane);
+    });
+  }
+
+  async #pump(lane: Lane): Promise<void> {
+    try {
+      await Promise.resolve(); // puts made in the same turn join the first batch
+      while (lane.queue.length > 0) {
+        const take: Group[] = [];
+        let n = 0;
+        while (
+          lane.queue.length > 0 &&
+          (take.length === 0 || n + lane.queue[0].records.length <= this.batchSize)
+        ) {
+          const g = lane.queue.shift()!;
+          take.push(g);
+          n += g.records.length;
+        }
+        const records = take.length === 1 ? take[0].records : take.flatMap((g) => g.records);
+        try {
+          let offset = await lane.client.call<number>("putBatch", [records]);
+          for (const g of take) {
+            g.resolve(offset);
+            offset += g.records.length;
+          }
+        } catch (e) {
+          for (const g of take) g.reject(e);
+        }
+      }
+    } finally {
+      lane.running = undefined;
+    }
+  }
+
+  async #drain(): Promise<void> {
+    for (;;) {
+      const running = [...this.#lanes.values()].map((l) => l.running).filter((p) => p);
+      if (running.length === 0) return;
+      await Promise.all(running);
+    }
+  }
+
+  /**
+   * Wait for every pending put of this handle, then make the buckets it wrote to durable
+   * (sqlite: a checkpoint with fsync; memory: nothing more).
+   */
+  async flush(): Promise<void> {
+    await this.#drain();
+    await Promise.all([...this.#lanes.values()].map((l) => l.client.call("flush", [])));
+  }
+
+  /** Counters of the buckets this handle has written to (after its pending puts). */
+  async stats(): Promise<QueueStats> {
+    await this.#drain();
+    const buckets: Record<number, BackendStats> = {};
+    const ids = [...this.#lanes.keys()].sort((a, b) => a - b);
+    const all = await Promise.all(
+      ids.map((b) => this.#lanes.get(b)!.client.call<BackendStats>("stats", [])),
+    );
+    ids.forEach((b, i) => buckets[b] = all[i]);
+    return {
+      topic: this.topic,
+      bucketColumn: this.bucketColumn,
+      numBuckets: this.numBuckets,
+      buckets,
+    };
+  }
+}
+
+/**
+ * Open a write handle on a queue topic. No bucket is created until a record goes to it.
+ *
+ * @param system The actor system (any node of the cluster).
+ * @param topic The queue topic: letters, digits, `_`, `-`.
+ * @param options Bucket column, number of buckets, batch size, backend and storage.
+ * @returns The {@linkcode Queue}.
+ * @throws {TypeError} On an invalid topic or bucket column.
+ * @throws {RangeError} On an invalid `numBuckets` or `batchSize`.
+ * @throws {PulsingBusinessError} Code 404 if the backend is not registered on this node.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "../mod.ts";
+ * import { writeQueue } from "./queue.ts";
+ * const system = await pul.actorSystem();
+ * const q = await writeQueue(system, "events", { bucketColumn: "id", numBuckets: 4 });
+ * console.log(await q.put({ id: "e1", kind: "click" })); // { bucketId: ..., offset: 0 }
+ * await system.shutdown();
+ * ```
+ */
+export function writeQueue(
+  system: ActorSystem,
+  topic: string,
+  options: WriteQueueOptions = {},
+): Promise<Queue> {
+  try {
+    return Promise.resolve(new Queue(system, topic, options));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
