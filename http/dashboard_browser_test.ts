@@ -66,6 +66,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
+    // A test-only dependency: kept inline so the library's import map stays free of it.
+    // deno-lint-ignore no-import-prefix
     const { chromium } = await import("npm:playwright-core@1.64.1");
     const system = new ActorSystem();
     const cluster = new FakeCluster(system);
