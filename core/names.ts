@@ -17,6 +17,10 @@ export const MAX_SEGMENT_LENGTH = 64;
 export const DEFAULT_NAMESPACE = "actors";
 
 const SEGMENT = /^[\p{L}\p{N}_-]+$/u;
+/** A canonical path (two or more valid segments of at most 64), checked in one pass. */
+const CANONICAL = /^[\p{L}\p{N}_-]{1,64}(?:\/[\p{L}\p{N}_-]{1,64})+$/u;
+/** A valid bare name. */
+const BARE = /^[\p{L}\p{N}_-]{1,64}$/u;
 
 /** Options of {@linkcode normalizeName}. */
 export interface NormalizeNameOptions {
@@ -42,6 +46,14 @@ export interface NormalizeNameOptions {
 export function normalizeName(name: string, options?: NormalizeNameOptions): string {
   if (typeof name !== "string") {
     throw new TypeError(`Actor name must be a string, got ${typeof name}`);
+  }
+  // Fast path: names that are already canonical (or bare) need no splitting.
+  if (name.length <= MAX_PATH_LENGTH) {
+    if (CANONICAL.test(name)) {
+      if (!name.startsWith("system/") || options?.allowSystem) return name;
+    } else if (name.length <= MAX_PATH_LENGTH - DEFAULT_NAMESPACE.length - 1 && BARE.test(name)) {
+      return `${DEFAULT_NAMESPACE}/${name}`;
+    }
   }
   let path = name;
   while (path.startsWith("/")) path = path.slice(1);

@@ -19,6 +19,11 @@ import { type SupervisionOptions, SupervisionSpec } from "./supervision.ts";
 /** Default mailbox capacity. */
 export const DEFAULT_MAILBOX_CAPACITY = 256;
 
+/** Shared by every actor spawned without supervision options (specs are immutable). */
+const DEFAULT_SPEC: SupervisionSpec = new SupervisionSpec();
+/** Shared by every actor spawned without metadata. */
+const NO_METADATA: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 /** Options of {@linkcode ActorSystem.spawn}. */
 export interface SpawnOptions extends SupervisionOptions {
   /** Make the actor resolvable by this name (`counter` → `actors/counter`). */
@@ -243,21 +248,32 @@ export class ActorSystem implements CellHost {
    * await system.shutdown();
    * ```
    */
-  async spawn(
+  spawn(
     actor: Actor | (() => Actor | Promise<Actor>),
     options: SpawnOptions = {},
   ): Promise<ActorRef> {
-    this.#checkOpen();
-    const prepared = this.#prepare(options, typeof actor === "function");
-    let instance: Actor;
-    const factory = typeof actor === "function" ? actor : undefined;
-    if (factory) {
-      instance = await factory();
+    // Not `async`: with an instance or a sync factory the actor is installed in this turn.
+    try {
       this.#checkOpen();
-    } else {
-      instance = actor as Actor;
+      const prepared = this.#prepare(options, typeof actor === "function");
+      if (typeof actor !== "function") {
+        return Promise.resolve(this.#install(actor, undefined, prepared));
+      }
+      const factory = actor;
+      const made = factory();
+      if (
+        made !== null && typeof made === "object" &&
+        typeof (made as Promise<Actor>).then === "function"
+      ) {
+        return (made as Promise<Actor>).then((instance) => {
+          this.#checkOpen();
+          return this.#install(instance, factory, prepared);
+        });
+      }
+      return Promise.resolve(this.#install(made as Actor, factory, prepared));
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return this.#install(instance, factory, prepared);
   }
 
   /**
@@ -328,7 +344,11 @@ export class ActorSystem implements CellHost {
     const path = options.name === undefined
       ? undefined
       : normalizeName(options.name, { allowSystem: options.allowSystemName });
-    const spec = options.supervision ?? new SupervisionSpec(options);
+    const spec = options.supervision ??
+      (options.restartPolicy === undefined && options.maxRestarts === undefined &&
+          options.minBackoff === undefined && options.maxBackoff === undefined
+        ? DEFAULT_SPEC
+        : new SupervisionSpec(options));
     if (spec.policy !== "never" && !hasFactory) {
       throw new TypeError(
         `restartPolicy "${spec.policy}" needs a factory, since a restart builds a fresh instance: ` +
@@ -342,7 +362,7 @@ export class ActorSystem implements CellHost {
     if (path !== undefined && this.#byName.has(path)) {
       throw new PulsingRuntimeError(`Actor already exists: ${path}`);
     }
-    return { path, spec, cap, metadata: options.metadata ?? {} };
+    return { path, spec, cap, metadata: options.metadata ?? NO_METADATA };
   }
 
   #install(
@@ -367,7 +387,9 @@ export class ActorSystem implements CellHost {
       throw new PulsingRuntimeError(`Actor already exists: ${p.path}`);
     }
     const id = ActorId.random();
-    const cell = new ActorCell(this, id, p.path, instance, factory, p.spec, p.cap, p.metadata);
+    // The factory is kept only when a restart may need it.
+    const keep = p.spec.policy === "never" ? undefined : factory;
+    const cell = new ActorCell(this, id, p.path, instance, keep, p.spec, p.cap, p.metadata);
     this.#byId.set(id.value, cell);
     if (p.path !== undefined) {
       this.#byName.set(p.path, cell);
