@@ -152,29 +152,49 @@ export class ActorCell implements ActorContext {
 
   /** Run `onStart`, then take messages. Called once after spawn. */
   start(): void {
-    void this.#boot(false);
+    this.#startInstance();
   }
 
-  async #boot(restart: boolean): Promise<void> {
+  /** Build a fresh instance from the factory, then start it (a restart). */
+  async #reboot(): Promise<void> {
     if (this.#state >= STOPPING) return;
-    if (restart) {
-      try {
-        this.#actor = await this.#factory!();
-      } catch (e) {
-        this.#restartOrDie(toPulsingError(e, this.label));
-        return;
-      }
-      if (this.#state >= STOPPING) return;
+    try {
+      this.#actor = await this.#factory!();
+    } catch (e) {
+      this.#restartOrDie(toPulsingError(e, this.label));
+      return;
     }
+    this.#startInstance();
+  }
+
+  /**
+   * Run `onStart` of the current instance, then take messages. A synchronous (or absent)
+   * `onStart` makes the actor running at once — no promise, no extra turn, which keeps spawning
+   * cheap; an async one is awaited and messages wait meanwhile.
+   */
+  #startInstance(): void {
+    if (this.#state >= STOPPING) return;
     const a = this.#actor!;
     if (typeof a.onStart === "function") {
+      let r: unknown;
       try {
-        await a.onStart(this.actorId, this);
+        r = a.onStart(this.actorId, this);
       } catch (e) {
         this.#restartOrDie(toPulsingError(e, this.label));
         return;
       }
+      if (r !== null && typeof r === "object" && typeof (r as Promise<void>).then === "function") {
+        (r as Promise<void>).then(
+          () => this.#running(),
+          (e) => this.#restartOrDie(toPulsingError(e, this.label)),
+        );
+        return;
+      }
     }
+    this.#running();
+  }
+
+  #running(): void {
     if (this.#state >= STOPPING) return;
     this.#state = RUNNING;
     this.#scheduleDrain();
@@ -214,7 +234,7 @@ export class ActorCell implements ActorContext {
     const timers = (this.#timers ??= new Set());
     const t = setTimeout(() => {
       timers.delete(t);
-      void this.#boot(true);
+      void this.#reboot();
     }, delay);
     timers.add(t);
   }
@@ -327,6 +347,7 @@ export class ActorCell implements ActorContext {
 
   #scheduleDrain(): void {
     if (this.#drainScheduled || this.#state !== RUNNING) return;
+    if (this.#q === undefined || this.#qHead === this.#q.length) return;
     this.#drainScheduled = true;
     queueMicrotask(() => {
       this.#drainScheduled = false;

@@ -99,14 +99,24 @@ export class ActorStream<T> extends ReadableStream<T> {
    * ```
    */
   static lazy<T>(open: () => Promise<unknown>): ActorStream<T> {
-    return new ActorStream<T>(async () => {
+    const s: ActorStream<T> = new ActorStream<T>(async () => {
       const src = await open();
-      if (src instanceof ActorStream) return src.#iterator();
+      if (src instanceof ActorStream) {
+        // Adopt a fresh (never read) stream's source and error mapping: one layer per item
+        // instead of two.
+        if (src.#it === undefined && src.#opening === undefined && !src.locked && !src.#done) {
+          src.#done = true;
+          s.#mapError = src.#mapError;
+          return src.#open();
+        }
+        return src.#iterator();
+      }
       if (isStreamLike(src) || Array.isArray(src)) return iteratorOf(src as StreamSource<T>);
       throw new PulsingRuntimeError(
         `Expected a stream but the call answered with a single value (${typeof src})`,
       );
     });
+    return s;
   }
 
   #iterator(): AsyncIterator<T> {

@@ -222,7 +222,8 @@ function isCallableName(name: string): boolean {
 export class ServiceActor implements Actor, MethodDispatcher {
   /** The user object. */
   readonly instance: object;
-  readonly #cache = new Map<string, AnyFunction | null>();
+  /** The method cache of the instance's prototype, shared by all its actors (set on first call). */
+  #methods: Map<string, AnyFunction> | undefined;
   /** Wrap an object. */
   constructor(instance: object) {
     this.instance = instance;
@@ -249,10 +250,18 @@ export class ServiceActor implements Actor, MethodDispatcher {
   }
   /** Look up and run a method. */
   [CALL_METHOD](method: string, args: unknown[], ctx: ActorContext): unknown {
-    let fn = this.#cache.get(method);
-    if (fn === undefined) {
-      fn = findMethod(this.instance, method);
-      this.#cache.set(method, fn);
+    const inst = this.instance;
+    let fn: AnyFunction | null | undefined;
+    if (Object.hasOwn(inst, method)) {
+      fn = findMethod(inst, method); // an own property (a mounted object): not cached
+    } else {
+      const cache = this.#methods ??= methodCacheOf(inst);
+      fn = cache.get(method);
+      if (fn === undefined) {
+        fn = findMethod(inst, method);
+        // Only methods found are cached: names sent by callers cannot grow the cache.
+        if (fn !== null) cache.set(method, fn);
+      }
     }
     if (fn === null) {
       throw new PulsingRuntimeError(
@@ -261,10 +270,21 @@ export class ServiceActor implements Actor, MethodDispatcher {
           : `Invalid method '${method}': private, reserved or not a method`,
       );
     }
-    const r = fn.apply(this.instance, args);
+    const r = fn.apply(inst, args);
     if (r !== null && typeof r === "object" && typeof r.then === "function") return new Detached(r);
     return r;
   }
+}
+
+const methodCaches = new WeakMap<object, Map<string, AnyFunction>>();
+
+/** The method cache shared by every instance with the same prototype. */
+function methodCacheOf(inst: object): Map<string, AnyFunction> {
+  const proto = Object.getPrototypeOf(inst);
+  if (proto === null) return new Map();
+  let m = methodCaches.get(proto);
+  if (m === undefined) methodCaches.set(proto, m = new Map());
+  return m;
 }
 
 function findMethod(inst: object, name: string): AnyFunction | null {
@@ -382,41 +402,58 @@ export class ActorClass<T extends object, A extends unknown[]> {
    * @throws whatever the constructor throws (local placement), `PulsingRuntimeError` for a
    * taken name or an unknown class on the target node.
    */
-  async spawn(options: ActorSpawnOptions<A> = {}): Promise<ActorProxy<T>> {
-    const system = options.system ?? getSystem();
-    const name = options.name ?? `actors/${this.key}_${crypto.randomUUID().slice(0, 8)}`;
-    const args = (options.args ?? []) as A;
-    const placement = options.placement ?? "local";
-    const sup: SupervisionOptions = {
-      restartPolicy: options.restartPolicy ?? this.options.restartPolicy,
-      maxRestarts: options.maxRestarts ?? this.options.maxRestarts,
-      minBackoff: options.minBackoff ?? this.options.minBackoff,
-      maxBackoff: options.maxBackoff ?? this.options.maxBackoff,
-    };
-    const mailboxCapacity = options.mailboxCapacity ?? this.options.mailboxCapacity;
-    if (placement !== "local" && !(placement === system.nodeId.value)) {
-      const cluster = system.cluster as
-        | { spawnRemote?(r: RemoteSpawnRequest, placement: string): Promise<ActorRef> }
-        | undefined;
-      if (!cluster?.spawnRemote) {
-        if (placement === "remote") {
-          system.log("warn", `placement "remote": no cluster, spawning ${name} locally`);
-        } else {
-          throw new PulsingRuntimeError(
-            `Cannot place ${name} on node ${placement}: this system is not part of a cluster`,
-          );
-        }
-      } else {
-        const ref = await cluster.spawnRemote({
-          classKey: this.key,
-          module: this.options.module,
-          name,
-          args,
-          options: { ...sup, mailboxCapacity },
-        }, placement);
-        return this.proxy(ref);
+  spawn(options: ActorSpawnOptions<A> = {}): Promise<ActorProxy<T>> {
+    // Not `async`: a local spawn takes no extra turns (spawning many actors stays cheap).
+    try {
+      const system = options.system ?? getSystem();
+      const name = options.name ?? `actors/${this.key}_${crypto.randomUUID().slice(0, 8)}`;
+      const args = (options.args ?? []) as A;
+      const placement = options.placement ?? "local";
+      const o = this.options;
+      const sup: SupervisionOptions = {
+        restartPolicy: options.restartPolicy ?? o.restartPolicy,
+        maxRestarts: options.maxRestarts ?? o.maxRestarts,
+        minBackoff: options.minBackoff ?? o.minBackoff,
+        maxBackoff: options.maxBackoff ?? o.maxBackoff,
+      };
+      const mailboxCapacity = options.mailboxCapacity ?? o.mailboxCapacity;
+      if (placement !== "local" && placement !== system.nodeId.value) {
+        return this.#spawnPlaced(system, name, args, placement, sup, mailboxCapacity);
       }
+      return spawnService(system, this as ActorClass<T, A>, name, args, sup, mailboxCapacity)
+        .then((ref) => this.proxy(ref));
+    } catch (e) {
+      return Promise.reject(e);
     }
+  }
+
+  async #spawnPlaced(
+    system: ActorSystem,
+    name: string,
+    args: A,
+    placement: string,
+    sup: SupervisionOptions,
+    mailboxCapacity: number | undefined,
+  ): Promise<ActorProxy<T>> {
+    const cluster = system.cluster as
+      | { spawnRemote?(r: RemoteSpawnRequest, placement: string): Promise<ActorRef> }
+      | undefined;
+    if (cluster?.spawnRemote) {
+      const ref = await cluster.spawnRemote({
+        classKey: this.key,
+        module: this.options.module,
+        name,
+        args,
+        options: { ...sup, mailboxCapacity },
+      }, placement);
+      return this.proxy(ref);
+    }
+    if (placement !== "remote") {
+      throw new PulsingRuntimeError(
+        `Cannot place ${name} on node ${placement}: this system is not part of a cluster`,
+      );
+    }
+    system.log("warn", `placement "remote": no cluster, spawning ${name} locally`);
     const ref = await spawnService(
       system,
       this as ActorClass<T, A>,
@@ -436,6 +473,9 @@ export class ActorClass<T extends object, A extends unknown[]> {
   }
 }
 
+/** Spawn metadata, one (immutable) object per actor class. */
+const classMetadata = new WeakMap<object, Record<string, string>>();
+
 function spawnService<T extends object, A extends unknown[]>(
   system: ActorSystem,
   ac: ActorClass<T, A>,
@@ -444,12 +484,12 @@ function spawnService<T extends object, A extends unknown[]>(
   sup: SupervisionOptions,
   mailboxCapacity: number | undefined,
 ): Promise<ActorRef> {
-  const opts: SpawnOptions = {
-    ...sup,
-    name,
-    mailboxCapacity,
-    metadata: { class: ac.key, module: ac.options.module ?? "" },
-  };
+  let metadata = classMetadata.get(ac);
+  if (metadata === undefined) {
+    metadata = Object.freeze({ class: ac.key, module: ac.options.module ?? "" });
+    classMetadata.set(ac, metadata);
+  }
+  const opts: SpawnOptions = { ...sup, name, mailboxCapacity, metadata };
   return system.spawn(() => new ServiceActor(new ac.cls(...args)), opts);
 }
 
