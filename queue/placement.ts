@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { ActorRef } from "../core/actor_ref.ts";
+import type { ActorRef, CallOptions } from "../core/actor_ref.ts";
 import { PulsingRuntimeError } from "../core/errors.ts";
 import { normalizeName } from "../core/names.ts";
 import { type ActorClass, refOf } from "../core/remote.ts";
@@ -201,4 +201,85 @@ export function isAlreadyExists(e: unknown): boolean {
  */
 export function isRetryable(e: unknown): boolean {
   return e instanceof PulsingRuntimeError && !/shut down/i.test(e.message);
+}
+
+/** How many times a call is tried when the actor is unreachable (the first try included). */
+const ATTEMPTS = 3;
+
+type Entry = { promise: Promise<ActorRef>; ref?: ActorRef };
+
+function directory(system: ActorSystem): Map<string, Entry> {
+  return system.extension("pulsing.placed", () => new Map<string, Entry>());
+}
+
+/**
+ * A client of one well-known actor (a bucket, a broker) wherever it lives: locates it once per
+ * system (the reference is shared by every handle of that system), and when a call fails
+ * because the actor or its node is gone, locates it again and retries (3 tries in all).
+ *
+ * A retried call whose first try did reach the actor before the connection dropped runs
+ * twice: calls through this client are at-least-once under node failure.
+ *
+ * @example
+ * ```ts
+ * import { ActorSystem } from "../core/system.ts";
+ * import { remote } from "../core/remote.ts";
+ * import { findOrSpawn, PlacedActor } from "./placement.ts";
+ * const Box = remote(class Box { get() { return 7; } }, { name: "DocBox2" });
+ * const system = new ActorSystem();
+ * const box = new PlacedActor(system, "docs/box2", () =>
+ *   findOrSpawn(system, Box, { name: "docs/box2", key: "box2", args: [] }));
+ * console.log(await box.call("get", [])); // 7
+ * await system.shutdown();
+ * ```
+ */
+export class PlacedActor {
+  /** The system calls go through. */
+  readonly system: ActorSystem;
+  /** The actor's name. */
+  readonly name: string;
+  readonly #locate: () => Promise<ActorRef>;
+
+  /** A client of actor `name`, found (or created) by `locate`. */
+  constructor(system: ActorSystem, name: string, locate: () => Promise<ActorRef>) {
+    this.system = system;
+    this.name = name;
+    this.#locate = locate;
+  }
+
+  /** The actor's reference (located on first use, then cached per system). */
+  ref(): Promise<ActorRef> {
+    const refs = directory(this.system);
+    const found = refs.get(this.name);
+    if (found) return found.promise;
+    const entry: Entry = { promise: this.#locate() };
+    refs.set(this.name, entry);
+    entry.promise.then((r) => {
+      entry.ref = r;
+    }, () => {
+      if (refs.get(this.name) === entry) refs.delete(this.name);
+    });
+    return entry.promise;
+  }
+
+  /** Forget a reference that failed, so that the next call locates the actor again. */
+  invalidate(ref?: ActorRef): void {
+    const refs = directory(this.system);
+    const e = refs.get(this.name);
+    if (e && (ref === undefined || e.ref === ref)) refs.delete(this.name);
+  }
+
+  /** Call a method, locating the actor again and retrying when it is unreachable. */
+  async call<T = unknown>(method: string, args: unknown[], options?: CallOptions): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      const ref = await this.ref();
+      try {
+        return await ref.call(method, args, options) as T;
+      } catch (e) {
+        if (attempt >= ATTEMPTS || !isRetryable(e) || options?.signal?.aborted) throw e;
+        this.invalidate(ref);
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+  }
 }
