@@ -305,3 +305,156 @@ Deno.test("node_tls: connect errors (refused port, abort) are PulsingRuntimeErro
     /aborted/,
   );
 });
+
+// ---------------------------------------------------------------------------------------------
+// Cross-runtime: a Node 20 process runs our own code (bundled with `deno bundle`) against Deno.
+
+const NODE_ENTRY = `
+import { clusterTlsMaterial } from "${new URL("../tls/mod.ts", import.meta.url).href}";
+import { NodeTlsTransport } from "${new URL("./node_tls.ts", import.meta.url).href}";
+const [mode, passphrase, port] = process.argv.slice(2);
+const out = (o) => console.log(JSON.stringify(o));
+const m = await clusterTlsMaterial(passphrase, { hosts: ["127.0.0.1"] });
+const t = new NodeTlsTransport(m, { onRefused: (r) => out({ refused: r.message }) });
+if (mode === "server") {
+  const l = await t.listen({ hostname: "127.0.0.1", port: 0 });
+  l.onConnection((c) => c.start((b) => void c.write([b.slice()]).catch(() => {}), () => {}));
+  out({ port: l.addr.port, fingerprint: m.fingerprint, runtime: process.version });
+  process.stdin.on("data", () => {});
+  process.stdin.on("end", () => { l.close(); process.exit(0); });
+} else {
+  try {
+    const c = await t.connect({ hostname: "127.0.0.1", port: Number(port) });
+    let got = "";
+    c.start((b) => {
+      got += new TextDecoder().decode(b);
+      if (got.endsWith("ping")) { out({ ok: true, fingerprint: m.fingerprint }); c.close(); }
+    }, (err) => { if (!got.endsWith("ping")) out({ error: err?.message ?? "closed" }); });
+    await c.write([new TextEncoder().encode("ping")]);
+  } catch (e) {
+    out({ error: e.message });
+  }
+  setTimeout(() => process.exit(3), 10000).unref();
+}
+`;
+
+async function bundleNodeEntry(dir: string): Promise<string> {
+  await Deno.writeTextFile(`${dir}/entry.ts`, NODE_ENTRY);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform=node",
+      "--format=esm",
+      "--output",
+      `${dir}/entry.mjs`,
+      `${dir}/entry.ts`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, `deno bundle failed: ${dec.decode(out.stderr)}`);
+  return `${dir}/entry.mjs`;
+}
+
+/** Read JSON lines from a child's stdout. */
+function jsonLines(stream: ReadableStream<Uint8Array>) {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  const next = async (): Promise<Record<string, unknown>> => {
+    const deadline = Date.now() + 15000;
+    while (!buf.includes("\n")) {
+      assert.ok(Date.now() < deadline, "timed out waiting for the node process");
+      const { value, done } = await reader.read();
+      assert.ok(!done, `node process ended early; output so far: ${buf}`);
+      buf += value;
+    }
+    const i = buf.indexOf("\n");
+    const line = buf.slice(0, i);
+    buf = buf.slice(i + 1);
+    return JSON.parse(line);
+  };
+  const drain = async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  };
+  return { next, drain };
+}
+
+Deno.test({
+  name: "node_tls: Deno ↔ Node 20 mutual TLS with the same passphrase (and not with another)",
+  sanitizeResources: false, // child process pipes are closed below; Deno tracks them lazily
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pulsing_tls_" });
+    const children: Deno.ChildProcess[] = [];
+    try {
+      const entry = await bundleNodeEntry(dir);
+      const [a, , other] = await materials();
+
+      // Node server, Deno client.
+      const server = new Deno.Command("node", {
+        args: [entry, "server", "passphrase one"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      children.push(server);
+      const lines = jsonLines(server.stdout);
+      const hello = await lines.next();
+      assert.match(String(hello.runtime), /^v\d+/);
+      assert.equal(hello.fingerprint, a.fingerprint, "same CA derived on Node and Deno");
+      const conn = await new NodeTlsTransport(a).connect({
+        hostname: "127.0.0.1",
+        port: Number(hello.port),
+      });
+      const r = reader(conn);
+      await conn.write([enc.encode("cross-runtime")]);
+      await r.until("cross-runtime");
+      conn.close();
+      await r.closed;
+      // A Deno client with another passphrase is refused by the Node server, both sides say why.
+      await assert.rejects(
+        new NodeTlsTransport(other).connect({ hostname: "127.0.0.1", port: Number(hello.port) }),
+        /failed: passphrase mismatch/,
+      );
+      assert.match(String((await lines.next()).refused), /failed: passphrase mismatch/);
+      await server.stdin.close();
+      await lines.drain();
+      assert.equal((await server.status).code, 0);
+
+      // Deno server, Node client: same passphrase works, another is refused on both sides.
+      const rec = recording(a);
+      const listener = await rec.transport.listen(LOOPBACK);
+      echoServer(listener);
+      for (
+        const [pass, expectOk] of [["passphrase one", true], ["passphrase two", false]] as const
+      ) {
+        const client = new Deno.Command("node", {
+          args: [entry, "client", pass, String(listener.addr.port)],
+          stdout: "piped",
+          stderr: "inherit",
+        }).spawn();
+        children.push(client);
+        const cl = jsonLines(client.stdout);
+        const result = await cl.next();
+        await cl.drain();
+        await client.status;
+        if (expectOk) {
+          assert.equal(result.error, undefined);
+          assert.equal(result.fingerprint, a.fingerprint);
+        } else {
+          assert.match(String(result.error), /failed: passphrase mismatch/);
+          assert.match((await rec.nextRefusal()).message, /passphrase mismatch/);
+        }
+      }
+      listener.close();
+    } finally {
+      // On a failed assertion, stop the node processes this test started (by their handles).
+      for (const c of children) {
+        try {
+          c.kill("SIGKILL");
+        } catch { /* already exited */ }
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
