@@ -41,6 +41,7 @@ import { parseAddr } from "./cluster/addr.ts";
 import { clusterTlsMaterial } from "./cluster/tls/mod.ts";
 import { NodeTlsTransport } from "./cluster/transport/node_tls.ts";
 import type { Transport } from "./cluster/transport/types.ts";
+import type { ServeHttpOptions } from "./http/gateway.ts";
 
 export {
   PulsingActorError,
@@ -88,6 +89,14 @@ export {
   unmount,
 } from "./core/remote.ts";
 export { Behavior, BehaviorAction, stateful, stateless } from "./core/behavior.ts";
+export {
+  type ClientResolveOptions,
+  connect,
+  type ConnectOptions,
+  type GatewayClient,
+  type TypedClientResolveOptions,
+} from "./http/client.ts";
+export type { HttpServerHandle, ServeHttpOptions } from "./http/gateway.ts";
 export { getSystem, isInitialized };
 
 /** Options of {@linkcode init} and {@linkcode actorSystem}. */
@@ -104,6 +113,8 @@ export interface InitOptions extends ActorSystemOptions {
   isHeadNode?: boolean;
   /** The address other nodes should use when it differs from `addr` (NAT, `0.0.0.0`). */
   advertiseAddr?: string;
+  /** Also serve the HTTP gateway (REST calls, health, metrics, dashboard) on this port. */
+  http?: ServeHttpOptions;
 }
 
 async function startNode(system: ActorSystem, options: InitOptions): Promise<void> {
@@ -152,6 +163,15 @@ async function createSystem(options: InitOptions): Promise<ActorSystem> {
   if (networked) {
     try {
       await startNode(system, options);
+    } catch (e) {
+      await system.shutdown();
+      throw e;
+    }
+  }
+  if (options.http) {
+    try {
+      const { serveHttp } = await import("./http/gateway.ts");
+      await serveHttp(system, options.http);
     } catch (e) {
       await system.shutdown();
       throw e;
