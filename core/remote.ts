@@ -27,10 +27,28 @@ import type { ActorId } from "./ids.ts";
 import type { SupervisionOptions } from "./supervision.ts";
 import type { ActorSystem, SpawnOptions } from "./system.ts";
 
+/**
+ * Any function (the shape of a callable method).
+ *
+ * @example
+ * ```ts
+ * import type { AnyFunction } from "@pulsing/pulsing/core";
+ * const f: AnyFunction = (a: number) => a;
+ * ```
+ */
 // deno-lint-ignore no-explicit-any
-type AnyFunction = (...args: any[]) => any;
+export type AnyFunction = (...args: any[]) => any;
+/**
+ * Any class (what `pul.remote` accepts).
+ *
+ * @example
+ * ```ts
+ * import type { AnyClass } from "@pulsing/pulsing/core";
+ * const C: AnyClass = class {};
+ * ```
+ */
 // deno-lint-ignore no-explicit-any
-type AnyClass = new (...args: any[]) => any;
+export type AnyClass = new (...args: any[]) => any;
 
 /** The callable (public, function-valued) keys of `T`. */
 export type MethodKeys<T> = {
@@ -185,13 +203,33 @@ function isRef(x: unknown): x is ActorRef {
     typeof (x as ActorRef).ask === "function" && "actorId" in (x as object);
 }
 
-/** A method of a class and whether it streams. */
-interface MethodInfo {
+/**
+ * A callable method of an actor class and whether it streams.
+ *
+ * @example
+ * ```ts
+ * import { methodsOf } from "@pulsing/pulsing/core";
+ * const [m] = methodsOf(class { *gen() {} });
+ * console.log(m.name, m.stream); // "gen" true
+ * ```
+ */
+export interface MethodInfo {
+  /** The method name. */
   name: string;
+  /** True for generator and async-generator methods (they answer with a stream). */
   stream: boolean;
 }
 
-/** The callable methods of a class, inherited ones included. */
+/**
+ * The callable methods of a class, inherited ones included (public names only: no `_`/`#`
+ * prefix, not `constructor`, `onStart` or `onStop`).
+ *
+ * @example
+ * ```ts
+ * import { methodsOf } from "@pulsing/pulsing/core";
+ * console.log(methodsOf(class { a() {} _b() {} }).map((m) => m.name)); // ["a"]
+ * ```
+ */
 export function methodsOf(cls: AnyClass): MethodInfo[] {
   const out = new Map<string, MethodInfo>();
   for (let p = cls.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
