@@ -30,29 +30,39 @@ import { bucketActorName, findOrSpawn, PlacedActor } from "./placement.ts";
 export class BucketClient extends PlacedActor {
   /** The configuration the bucket is created with, and must have when found. */
   readonly config: BucketConfig;
+  #verified: ActorRef | undefined;
 
   /** A client of bucket `config.bucketId` of queue `config.topic`. */
   constructor(system: ActorSystem, config: BucketConfig) {
     const name = bucketActorName(config.topic, config.bucketId);
-    super(system, name, () => locate(system, name, config));
+    super(system, name, () =>
+      findOrSpawn(system, QueueBucketActor, {
+        name,
+        key: [config.topic, config.bucketId],
+        args: [config],
+      }));
     this.config = config;
   }
-}
 
-async function locate(system: ActorSystem, name: string, c: BucketConfig): Promise<ActorRef> {
-  const ref = await findOrSpawn(system, QueueBucketActor, {
-    name,
-    key: [c.topic, c.bucketId],
-    args: [c],
-  });
-  const info = await ref.call("info", []) as BucketInfo;
-  const have = info.config;
-  if (have.numBuckets !== c.numBuckets || have.backend !== c.backend) {
-    throw new PulsingRuntimeError(
-      `Queue "${c.topic}" bucket ${c.bucketId} exists with numBuckets=${have.numBuckets} ` +
-        `and backend "${have.backend}", but this handle uses numBuckets=${c.numBuckets} and ` +
-        `backend "${c.backend}": open the queue with the same options everywhere`,
-    );
+  /**
+   * The bucket's reference, checked once per client: a bucket created with another number of
+   * buckets or another backend is refused.
+   *
+   * @throws {PulsingRuntimeError} On a configuration mismatch.
+   */
+  override async ref(): Promise<ActorRef> {
+    const ref = await super.ref();
+    if (ref === this.#verified) return ref;
+    const have = (await ref.call("info", []) as BucketInfo).config;
+    const c = this.config;
+    if (have.numBuckets !== c.numBuckets || have.backend !== c.backend) {
+      throw new PulsingRuntimeError(
+        `Queue "${c.topic}" bucket ${c.bucketId} exists with numBuckets=${have.numBuckets} ` +
+          `and backend "${have.backend}", but this handle uses numBuckets=${c.numBuckets} and ` +
+          `backend "${c.backend}": open the queue with the same options everywhere`,
+      );
+    }
+    this.#verified = ref;
+    return ref;
   }
-  return ref;
 }
