@@ -123,6 +123,12 @@ async function startNode(system: ActorSystem, options: InitOptions): Promise<voi
   if (options.passphrase !== undefined) {
     const host = parseAddr(addr).hostname;
     const material = await clusterTlsMaterial(options.passphrase, { hosts: [host] });
+    system.log(
+      "info",
+      `TLS on: cluster CA ${material.fingerprint.slice(0, 16)}, certificates in ${
+        Math.round(material.timings.caMs + material.timings.leafMs)
+      } ms`,
+    );
     transport = new NodeTlsTransport(material, {
       onRefused: (r) => system.log("warn", r.message),
     });
@@ -269,7 +275,8 @@ export interface ResolveProxyOptions<T extends object> extends ProxyResolveOptio
  */
 export function resolve<T extends object>(
   name: string,
-  options: ResolveProxyOptions<T> & { cls: ActorClass<T, unknown[]> },
+  // deno-lint-ignore no-explicit-any
+  options: ResolveProxyOptions<T> & { cls: ActorClass<T, any[]> },
 ): Promise<ActorProxy<T>>;
 /** Untyped form. */
 export function resolve(name: string, options?: ProxyResolveOptions): Promise<AnyProxy>;

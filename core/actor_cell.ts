@@ -42,6 +42,7 @@ interface Pending {
 
 /** What a cell needs from its system. */
 export interface CellHost {
+  /** The node id of the host. */
   readonly nodeId: NodeId;
   /** Called once when the cell has stopped for good. */
   cellTerminated(cell: ActorCell): void;
@@ -53,7 +54,9 @@ export interface CellHost {
 export class ActorCell implements ActorContext {
   readonly actorId: ActorId;
   readonly name: string | undefined;
+  /** The reference to this actor. */
   readonly ref: LocalActorRef;
+  /** Metadata recorded at spawn. */
   readonly metadata: Record<string, string>;
   /** Restarts so far. */
   restarts = 0;
@@ -78,6 +81,7 @@ export class ActorCell implements ActorContext {
   #stopped: Promise<void> | undefined;
   #failure: string | undefined;
 
+  /** Create a cell (internal: use `ActorSystem.spawn`). */
   constructor(
     host: CellHost,
     actorId: ActorId,
@@ -464,16 +468,20 @@ function wrapReply(v: unknown, cell: ActorCell): unknown {
 /** The reference to a local actor. */
 export class LocalActorRef extends ActorRef {
   readonly #cell: ActorCell;
+  /** Wrap a cell (internal). */
   constructor(cell: ActorCell) {
     super();
     this.#cell = cell;
   }
+  /** The actor's id. */
   get actorId(): ActorId {
     return this.#cell.actorId;
   }
+  /** The node it runs on. */
   get nodeId(): NodeId {
     return this.#cell.nodeId;
   }
+  /** Its name, when named. */
   get name(): string | undefined {
     return this.#cell.name;
   }
@@ -481,16 +489,20 @@ export class LocalActorRef extends ActorRef {
   get cell(): ActorCell {
     return this.#cell;
   }
+  /** Always true. */
   isLocal(): boolean {
     return true;
   }
+  /** Send a message and wait for the reply. */
   ask<R = unknown>(msg: unknown, options?: CallOptions): Promise<R> {
     const p = this.#cell.send(ASK, msg, undefined) as Promise<R>;
     return options === undefined ? p : withCallOptions(p, options, `ask ${this.#cell.label}`);
   }
+  /** Send without waiting for handling. */
   tell(msg: unknown): Promise<void> {
     return this.#cell.send(TELL, msg, undefined) as Promise<void>;
   }
+  /** Call a method by name. */
   call(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     const p = this.#cell.send(CALL, method, args);
     return options === undefined

@@ -29,3 +29,4 @@ export * from "./system.ts";
 export * from "./behavior.ts";
 export * from "./remote.ts";
 export { getSystem, isInitialized } from "./global.ts";
+export { ActorCell, type CellHost, KIND, LocalActorRef, withCallOptions } from "./actor_cell.ts";

@@ -53,7 +53,7 @@ export type AnyClass = new (...args: any[]) => any;
 /** The callable (public, function-valued) keys of `T`. */
 export type MethodKeys<T> = {
   [K in keyof T]: K extends string
-    ? K extends `_${string}` | "constructor" | "onStart" | "onStop" ? never
+    ? K extends `_${string}` | "constructor" | "onStart" | "onStop" | "then" ? never
     : T[K] extends AnyFunction ? K
     : never
     : never;
@@ -247,7 +247,7 @@ export function methodsOf(cls: AnyClass): MethodInfo[] {
   return [...out.values()];
 }
 
-const FORBIDDEN = new Set(["constructor", "__proto__", "onStart", "onStop", "prototype"]);
+const FORBIDDEN = new Set(["constructor", "__proto__", "onStart", "onStop", "prototype", "then"]);
 
 function isCallableName(name: string): boolean {
   return name.length > 0 && name[0] !== "_" && name[0] !== "#" && !FORBIDDEN.has(name);

@@ -223,7 +223,7 @@ Deno.test("a method error never restarts the actor", async () => {
 
 Deno.test("always: restarts after ctx.stop(); on_failure and never: ctx.stop() stops", async () => {
   const system = await pul.actorSystem({ logger: () => {} });
-  const make = (policy: pul.RestartPolicy) => {
+  const make = (_policy: pul.RestartPolicy) => {
     let built = 0;
     const stopped: number[] = [];
     const factory = (): Actor => {
