@@ -41,6 +41,8 @@ import { parseAddr } from "./cluster/addr.ts";
 import { clusterTlsMaterial } from "./cluster/tls/mod.ts";
 import { NodeTlsTransport } from "./cluster/transport/node_tls.ts";
 import type { Transport } from "./cluster/transport/types.ts";
+import { guardTransport } from "./cluster/transport/guard.ts";
+import { defaultTransport } from "./cluster/transport/mod.ts";
 import type { ServeHttpOptions } from "./http/gateway.ts";
 
 export {
@@ -142,7 +144,7 @@ async function startNode(system: ActorSystem, options: InitOptions): Promise<voi
   await startClusterNode(system, {
     addr,
     seeds: options.seeds,
-    transport,
+    transport: guardTransport(transport ?? defaultTransport(), (line) => system.log("warn", line)),
     advertiseAddr: options.advertiseAddr,
   });
 }

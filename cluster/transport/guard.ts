@@ -1,0 +1,91 @@
+/**
+ * A transport wrapper that turns security refusals into one clear log line per peer:
+ * a TLS node logs why a dial failed ("passphrase mismatch", ...), and a plaintext node
+ * recognises a peer that speaks TLS (it runs with a passphrase and this node has none).
+ *
+ * @module
+ */
+
+import { plaintextPeerMessage, sniffTls } from "../tls/classify.ts";
+import type { Conn, ConnectOptions, HostPort, Listener, Transport } from "./types.ts";
+
+/**
+ * Wrap `inner` so that refusals are logged once per peer and reason.
+ *
+ * @param inner The transport to wrap.
+ * @param log Where the lines go.
+ * @returns A transport with the same behaviour plus the log lines.
+ *
+ * @example
+ * ```ts
+ * import { guardTransport } from "./guard.ts";
+ * import { defaultTransport } from "./mod.ts";
+ * const t = guardTransport(defaultTransport(), (line) => console.warn(line));
+ * console.log(t.kind); // "deno-tcp" on Deno
+ * ```
+ */
+export function guardTransport(inner: Transport, log: (line: string) => void): Transport {
+  const seen = new Set<string>();
+  const once = (key: string, line: string) => {
+    if (seen.has(key)) return;
+    if (seen.size > 1024) seen.clear();
+    seen.add(key);
+    log(line);
+  };
+  const tls = inner.kind.includes("tls");
+  const sniffing = (conn: Conn, inbound: boolean): Conn => {
+    if (tls) return conn;
+    return {
+      get remoteAddr() {
+        return conn.remoteAddr;
+      },
+      get localAddr() {
+        return conn.localAddr;
+      },
+      start(onData, onClose) {
+        let first = true;
+        conn.start((chunk) => {
+          if (first) {
+            first = false;
+            const what = sniffTls(chunk);
+            if (what) {
+              once(
+                `plain:${conn.remoteAddr}`,
+                plaintextPeerMessage(conn.remoteAddr, inbound ? "client-hello" : "alert"),
+              );
+              conn.close();
+              return;
+            }
+          }
+          onData(chunk);
+        }, onClose);
+      },
+      write: (chunks) => conn.write(chunks),
+      close: () => conn.close(),
+    };
+  };
+  return {
+    kind: inner.kind,
+    async listen(addr: HostPort): Promise<Listener> {
+      const l = await inner.listen(addr);
+      return {
+        get addr() {
+          return l.addr;
+        },
+        onConnection: (cb) => l.onConnection((c) => cb(sniffing(c, true))),
+        close: () => l.close(),
+      };
+    },
+    async connect(options: ConnectOptions): Promise<Conn> {
+      try {
+        return sniffing(await inner.connect(options), false);
+      } catch (e) {
+        const msg = (e as Error)?.message ?? String(e);
+        if (/TLS|passphrase|certificate/i.test(msg)) {
+          once(`tls:${options.hostname}:${options.port}:${msg}`, msg);
+        }
+        throw e;
+      }
+    },
+  };
+}
