@@ -217,9 +217,12 @@ export class Queue {
   /** Store a list of records (all or nothing per bucket). */
   put(records: readonly QueueRecord[]): Promise<PutResult[]>;
   async put(input: QueueRecord | readonly QueueRecord[]): Promise<PutResult | PutResult[]> {
-    const single = !Array.isArray(input);
-    const records = (single ? [input] : input) as readonly QueueRecord[];
-    const buckets = records.map((r, i) => this.#bucketOf(r, single ? undefined : i));
+    if (!Array.isArray(input)) {
+      const bucketId = this.#bucketOf(input, undefined);
+      return { bucketId, offset: await this.#enqueue(bucketId, [input as QueueRecord]) };
+    }
+    const records = input as readonly QueueRecord[];
+    const buckets = records.map((r, i) => this.#bucketOf(r, i));
     const byBucket = new Map<number, number[]>();
     buckets.forEach((b, i) => {
       const list = byBucket.get(b);
@@ -233,7 +236,7 @@ export class Queue {
         idx.forEach((i, k) => results[i] = { bucketId: b, offset: first + k });
       }),
     );
-    return single ? results[0] : results;
+    return results;
   }
 
   #bucketOf(record: unknown, index: number | undefined): number {
@@ -289,16 +292,14 @@ export class Queue {
     try {
       await Promise.resolve(); // puts made in the same turn join the first batch
       while (lane.queue.length > 0) {
-        const take: Group[] = [];
-        let n = 0;
+        let count = 1;
+        let n = lane.queue[0].records.length;
         while (
-          lane.queue.length > 0 &&
-          (take.length === 0 || n + lane.queue[0].records.length <= this.batchSize)
+          count < lane.queue.length && n + lane.queue[count].records.length <= this.batchSize
         ) {
-          const g = lane.queue.shift()!;
-          take.push(g);
-          n += g.records.length;
+          n += lane.queue[count++].records.length;
         }
+        const take = lane.queue.splice(0, count);
         const records = take.length === 1 ? take[0].records : take.flatMap((g) => g.records);
         try {
           let offset = await lane.client.call<number>("putBatch", [records]);
