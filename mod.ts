@@ -24,7 +24,16 @@
  */
 
 import { ActorSystem, type ActorSystemOptions } from "./core/system.ts";
-import { getSystem, isInitialized, peekGlobalSystem, setGlobalSystem } from "./core/global.ts";
+import {
+  getSystem as coreGetSystem,
+  isInitialized,
+  peekGlobalSystem,
+  setGlobalSystem,
+} from "./core/global.ts";
+import { type Queue, writeQueue, type WriteQueueOptions } from "./queue/queue.ts";
+import { type QueueReader, readQueue, type ReadQueueOptions } from "./queue/reader.ts";
+import { type TopicWriter, writeTopic, type WriteTopicOptions } from "./topic/writer.ts";
+import { readTopic, type ReadTopicOptions, type TopicReader } from "./topic/reader.ts";
 import type { ActorRef } from "./core/actor_ref.ts";
 import type { ActorId } from "./core/ids.ts";
 import {
@@ -99,7 +108,103 @@ export {
   type TypedClientResolveOptions,
 } from "./http/client.ts";
 export type { HttpServerHandle, ServeHttpOptions } from "./http/gateway.ts";
-export { getSystem, isInitialized };
+export * as queue from "./queue/mod.ts";
+export * as topic from "./topic/mod.ts";
+export type { Queue, QueueReader, ReadQueueOptions, WriteQueueOptions } from "./queue/mod.ts";
+export type { ReadTopicOptions, TopicReader, TopicWriter, WriteTopicOptions } from "./topic/mod.ts";
+export { isInitialized };
+
+/**
+ * `system.queue`: the distributed queue on a given system (see `pul.queue`).
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * const system = await pul.actorSystem();
+ * const w = await system.queue.write("jobs");
+ * await w.put({ id: "a", n: 1 });
+ * const r = await system.queue.read("jobs");
+ * console.log((await r.get()).length); // 1
+ * await system.shutdown();
+ * ```
+ */
+export interface QueueFacade {
+  /** Open a queue for writing. */
+  write(topic: string, options?: WriteQueueOptions): Promise<Queue>;
+  /** Open a queue for reading. */
+  read(topic: string, options?: ReadQueueOptions): Promise<QueueReader>;
+}
+
+/**
+ * `system.topic`: pub/sub on a given system (see `pul.topic`).
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * const system = await pul.actorSystem();
+ * const w = await system.topic.write("events");
+ * console.log((await w.publish({ type: "login" })).subscriberCount); // 0
+ * await system.shutdown();
+ * ```
+ */
+export interface TopicFacade {
+  /** Open a topic for publishing. */
+  write(topic: string, options?: WriteTopicOptions): Promise<TopicWriter>;
+  /** Subscribe to a topic. */
+  read<T = unknown>(topic: string, options?: ReadTopicOptions): Promise<TopicReader<T>>;
+}
+
+/**
+ * An {@linkcode ActorSystem} with the queue and topic APIs bound to it: what `pul.init` and
+ * `pul.actorSystem` return.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * const system: pul.PulsingSystem = await pul.actorSystem();
+ * console.log(typeof system.queue.write); // "function"
+ * await system.shutdown();
+ * ```
+ */
+export type PulsingSystem = ActorSystem & {
+  /** The distributed queue on this system. */
+  readonly queue: QueueFacade;
+  /** Pub/sub on this system. */
+  readonly topic: TopicFacade;
+};
+
+function withFacets(system: ActorSystem): PulsingSystem {
+  if (!Object.hasOwn(system, "queue")) {
+    const queue: QueueFacade = {
+      write: (t, o) => writeQueue(system, t, o),
+      read: (t, o) => readQueue(system, t, o),
+    };
+    const topic: TopicFacade = {
+      write: (t, o) => writeTopic(system, t, o),
+      read: <T>(t: string, o?: ReadTopicOptions) => readTopic<T>(system, t, o),
+    };
+    Object.defineProperty(system, "queue", { value: queue, enumerable: false });
+    Object.defineProperty(system, "topic", { value: topic, enumerable: false });
+  }
+  return system as PulsingSystem;
+}
+
+/**
+ * The global system (with `queue` and `topic`).
+ *
+ * @throws {PulsingRuntimeError} `Actor system not initialized. Call 'await pul.init()' first.`
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.init();
+ * console.log(pul.getSystem().addr); // "" (in-process)
+ * await pul.shutdown();
+ * ```
+ */
+export function getSystem(): PulsingSystem {
+  return withFacets(coreGetSystem());
+}
 
 /** Options of {@linkcode init} and {@linkcode actorSystem}. */
 export interface InitOptions extends ActorSystemOptions {
@@ -160,7 +265,7 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
 
-async function createSystem(options: InitOptions): Promise<ActorSystem> {
+async function createSystem(options: InitOptions): Promise<PulsingSystem> {
   const networked = options.addr !== undefined || (options.seeds?.length ?? 0) > 0 ||
     options.headAddr !== undefined || options.isHeadNode === true ||
     options.passphrase !== undefined;
@@ -185,7 +290,7 @@ async function createSystem(options: InitOptions): Promise<ActorSystem> {
       throw e;
     }
   }
-  return system;
+  return withFacets(system);
 }
 
 /**
@@ -208,9 +313,9 @@ async function createSystem(options: InitOptions): Promise<ActorSystem> {
  * await pul.shutdown();
  * ```
  */
-export async function init(options: InitOptions = {}): Promise<ActorSystem> {
+export async function init(options: InitOptions = {}): Promise<PulsingSystem> {
   const existing = peekGlobalSystem();
-  if (existing && !existing.isShutdown) return existing;
+  if (existing && !existing.isShutdown) return withFacets(existing);
   const system = await createSystem(options);
   setGlobalSystem(system);
   return system;
@@ -246,7 +351,7 @@ export async function shutdown(): Promise<void> {
  * await system.shutdown();
  * ```
  */
-export function actorSystem(options: InitOptions = {}): Promise<ActorSystem> {
+export function actorSystem(options: InitOptions = {}): Promise<PulsingSystem> {
   return createSystem(options);
 }
 
