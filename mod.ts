@@ -251,6 +251,8 @@ async function startNode(system: ActorSystem, options: InitOptions): Promise<voi
     seeds: options.seeds,
     transport: guardTransport(transport ?? defaultTransport(), (line) => system.log("warn", line)),
     advertiseAddr: options.advertiseAddr,
+    headAddr: options.headAddr,
+    isHeadNode: options.isHeadNode,
   });
 }
 

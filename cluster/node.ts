@@ -11,8 +11,24 @@
  *   or a path) on the receiving node.
  * - `{op:"spawn"}`: create an actor of a registered class (body: `RemoteSpawnRequest`).
  * - `{op:"swim", a}` (tell): a membership protocol message from node address `a`.
- * - `{op:"reg"}` (tell): a registry delta; `{op:"pull"}` (ask): a registry snapshot;
- *   `{op:"has", id}` (ask): is actor `id` here?
+ * - `{op:"reg"}` (tell): a registry delta; `{op:"pull", n?}` (ask): a registry snapshot (of
+ *   this node, or — on a head — of worker `n`); `{op:"has", id}` (ask): is actor `id` here?
+ * - Head mode (`h-reg`, `h-hb`, `h-bye`, `h-push`): see `head.ts`.
+ *
+ * Membership modes: gossip (SWIM, `seeds`; the default), head (`isHeadNode`) or worker
+ * (`headAddr`); exactly one per node. Whatever the mode, when a member is declared dead or
+ * leaves, its names are dropped, every connection to it is closed (so calls waiting on it fail
+ * at once with `PulsingRuntimeError`, even when its socket is still open because the process
+ * hangs), and lazy references move on their next call.
+ *
+ * Routing: `resolve` picks among the live instances of a name with the caller's policy (see
+ * `policy.ts`), or round robin per name; each instance carries the number of requests this
+ * node has in flight to its node (`inFlight`, for power-of-two choices).
+ *
+ * Periodic work per node is O(1) in the cluster size: SWIM's protocol period (one probe, a
+ * bounded piggyback), and in worker mode one heartbeat. Work proportional to the members
+ * happens only on a change (a registry delta is pushed to every member; a dead member's
+ * connections are closed) — and on the head, which is central by design.
  *
  * @module
  */
@@ -20,7 +36,7 @@
 import { ActorRef, type CallOptions } from "../core/actor_ref.ts";
 import { ActorStream } from "../core/actor_stream.ts";
 import { KIND } from "../core/actor_cell.ts";
-import { PulsingRuntimeError } from "../core/errors.ts";
+import { PulsingRuntimeError, PulsingTimeoutError } from "../core/errors.ts";
 import { ActorId, NodeId } from "../core/ids.ts";
 import { type RemoteSpawnRequest, spawnRegistered } from "../core/remote.ts";
 import type {
@@ -32,6 +48,8 @@ import type {
   ResolveOptions,
 } from "../core/system.ts";
 import { NameRegistry, type RegistryDelta, type RegistrySnapshot } from "./registry.ts";
+import { HeadClient, type HeadConfig, type HeadHost, type HeadPush, HeadService } from "./head.ts";
+import { type FailureKind, LazyActorRef } from "./lazy_ref.ts";
 import { RpcConnection, type RpcHandler, type RpcOptions, RpcStream, StreamReply } from "./rpc.ts";
 import { type Member, type MemberEvent, Swim, type SwimConfig, type SwimMessage } from "./swim.ts";
 import { defaultTransport } from "./transport/mod.ts";
@@ -56,6 +74,73 @@ export interface NodeOptions {
   swim?: Partial<SwimConfig>;
   /** Wire limits and settings. */
   rpc?: RpcOptions;
+  /** Worker mode: the head node's `host:port` (no SWIM; the head holds membership and names). */
+  headAddr?: string;
+  /** Head mode: this node holds membership and names for its workers (no SWIM). */
+  isHeadNode?: boolean;
+  /** Head-mode timings (see `HeadConfig`). */
+  head?: Partial<HeadConfig>;
+}
+
+/** Membership queries common to SWIM, the head and a worker. */
+interface MembershipView {
+  member(nodeId: string): Member | undefined;
+  aliveMembers(): Member[];
+  members(): Member[];
+}
+
+const unsentErrors = new WeakSet<object>();
+const connectionErrors = new WeakSet<object>();
+
+function mark(set: WeakSet<object>, e: unknown): unknown {
+  if (typeof e === "object" && e !== null) set.add(e);
+  return e;
+}
+
+/**
+ * How a remote request failed: `"unsent"` — it never left this node (no connection, or the
+ * connection was already closed), so it is safe to send elsewhere; `"connection"` — the
+ * connection was lost after it was handed over (it may have run); `"other"` — anything else
+ * (an error from the actor, a timeout, a limit).
+ *
+ * @example
+ * ```ts
+ * import { classifyFailure } from "./node.ts";
+ * console.log(classifyFailure(new Error("from the actor"))); // "other"
+ * ```
+ */
+export function classifyFailure(e: unknown): FailureKind {
+  if (typeof e !== "object" || e === null) return "other";
+  if (unsentErrors.has(e)) return "unsent";
+  if (connectionErrors.has(e)) return "connection";
+  return "other";
+}
+
+/**
+ * Check a node's options for contradictions.
+ *
+ * @throws {TypeError} `isHeadNode` with `headAddr` or `seeds`.
+ * @example
+ * ```ts
+ * import { validateNodeOptions } from "./node.ts";
+ * try { validateNodeOptions({ isHeadNode: true, seeds: ["127.0.0.1:7000"] }); }
+ * catch (e) { console.log((e as Error).name); } // "TypeError"
+ * ```
+ */
+export function validateNodeOptions(options: NodeOptions): void {
+  if (options.isHeadNode && options.headAddr !== undefined) {
+    throw new TypeError("Cannot set both isHeadNode and headAddr: a node is a head or a worker");
+  }
+  if (options.isHeadNode && (options.seeds?.length ?? 0) > 0) {
+    throw new TypeError(
+      "Cannot set both isHeadNode and seeds: head mode replaces gossip (workers use headAddr)",
+    );
+  }
+  if (options.headAddr !== undefined && (options.seeds?.length ?? 0) > 0) {
+    throw new TypeError(
+      "Cannot set both headAddr and seeds: a worker gets its membership from the head",
+    );
+  }
 }
 
 interface Peer {
@@ -73,6 +158,7 @@ export async function startClusterNode(
   system: ActorSystem,
   options: NodeOptions,
 ): Promise<ClusterNode> {
+  validateNodeOptions(options);
   const node = new ClusterNode(system, options);
   await node.start();
   system.attachCluster(node);
@@ -89,8 +175,12 @@ export class ClusterNode implements ClusterBackend {
   readonly #transport: Transport;
   readonly #options: NodeOptions;
   readonly #peers = new Map<string, Peer>();
-  readonly #inbound = new Set<RpcConnection>();
-  #swim!: Swim;
+  readonly #inbound = new Map<RpcConnection, string | undefined>();
+  #swim: Swim | undefined;
+  #head: HeadService | undefined;
+  #worker: HeadClient | undefined;
+  #view!: MembershipView;
+  readonly #inflight = new Map<string, number>();
   #closed = false;
   readonly #connectTimeout: number;
   readonly #requestTimeout: number;
@@ -99,6 +189,7 @@ export class ClusterNode implements ClusterBackend {
 
   constructor(system: ActorSystem, options: NodeOptions) {
     this.system = system;
+    validateNodeOptions(options);
     this.#options = options;
     this.#transport = options.transport ?? defaultTransport();
     this.#connectTimeout = options.connectTimeoutMs ?? 5_000;
@@ -116,9 +207,24 @@ export class ClusterNode implements ClusterBackend {
     return this.#addr;
   }
 
-  /** The membership protocol instance. */
-  get swim(): Swim {
+  /** The membership protocol instance (gossip mode only). */
+  get swim(): Swim | undefined {
     return this.#swim;
+  }
+
+  /** `"gossip"` (SWIM), `"head"` or `"worker"`. */
+  get mode(): "gossip" | "head" | "worker" {
+    return this.#head ? "head" : this.#worker ? "worker" : "gossip";
+  }
+
+  /** Worker mode: whether the head is reachable now. */
+  get headConnected(): boolean | undefined {
+    return this.#worker?.connected;
+  }
+
+  /** Requests in flight from this node to `nodeId` (what power-of-two compares). */
+  inFlight(nodeId: string): number {
+    return this.#inflight.get(nodeId) ?? 0;
   }
 
   /** Bind the listener. */
@@ -146,13 +252,26 @@ export class ClusterNode implements ClusterBackend {
         onTell: (head, body) => this.#onTell(head as Head, body, rpc),
       };
       const rpc: RpcConnection = new RpcConnection(conn, handler, this.#rpcOptions());
-      this.#inbound.add(rpc);
+      this.#inbound.set(rpc, undefined);
       rpc.onClose(() => {
+        const addr = this.#inbound.get(rpc);
         this.#inbound.delete(rpc);
-        for (const [addr, p] of this.#peers) if (p.conn === rpc) this.#peers.delete(addr);
+        for (const [a, p] of this.#peers) if (p.conn === rpc) this.#peers.delete(a);
+        if (addr !== undefined) this.#connectionClosed(addr);
       });
     });
-    this.#swim = new Swim({
+    if (this.#options.isHeadNode) {
+      this.#head = new HeadService(this.#headHost(), this.#options.head);
+      this.#view = this.#head;
+      this.system.log("info", `node ${this.#addr}: head node (no gossip; workers register here)`);
+      return;
+    }
+    if (this.#options.headAddr !== undefined) {
+      this.#worker = new HeadClient(this.#headHost(), this.#options.headAddr, this.#options.head);
+      this.#view = this.#worker;
+      return;
+    }
+    const swim = new Swim({
       nodeId: this.system.nodeId.value,
       addr: this.#addr,
       meta: { rv: 0 },
@@ -169,18 +288,55 @@ export class ClusterNode implements ClusterBackend {
           );
         } else if (!isolated && this.#isolatedLogged) {
           this.#isolatedLogged = false;
-          this.system.log("info", `node ${this.#addr}: joined the cluster`);
+          this.system.log("warn", `node ${this.#addr}: a seed answered; joined the cluster`);
         }
       },
     });
-    this.#swim.start();
+    this.#swim = swim;
+    this.#view = swim;
+    swim.start();
   }
 
-  /** Join the seeds (returns once one answered, or the join timeout passed). */
+  #headHost(): HeadHost {
+    return {
+      selfId: this.system.nodeId.value,
+      selfAddr: this.#addr,
+      registry: this.registry,
+      ask: (addr, head, body, timeoutMs) =>
+        this.connection(addr).then((c) => c.ask(head, body, { timeoutMs })),
+      tell: (addr, head, body) => {
+        this.connection(addr).then((c) => c.tell(head, body)).catch(() => {});
+      },
+      log: (level, msg) => this.system.log(level, msg),
+      onMember: (ev) => this.#onMember(ev),
+    };
+  }
+
+  /**
+   * Join the seeds (returns once one answered, or the join timeout passed), or register with
+   * the head (returns once registered, or at once if the head does not answer: the worker then
+   * runs alone and retries).
+   */
   async join(): Promise<void> {
+    if (this.#worker) {
+      const head = (await resolveSeeds([this.#worker.headAddr]))[0];
+      if (head === this.#addr) throw new TypeError(`headAddr ${head} is this node's own address`);
+      await this.#worker.start();
+      return;
+    }
+    if (!this.#swim) return;
     const seeds = (await resolveSeeds(this.#options.seeds ?? [])).filter((s) => s !== this.#addr);
     if (seeds.length === 0) return;
     await this.#swim.join(seeds);
+  }
+
+  /** A connection to `addr` closed (worker: it may be the head). */
+  #connectionClosed(addr: string): void {
+    if (this.#worker && addr === this.#worker.headAddr && !this.#closed) {
+      // Only if no other connection to the head remains.
+      const p = this.#peers.get(addr);
+      if (!p?.conn || p.conn.closed) this.#worker.onHeadConnectionClosed();
+    }
   }
 
   #rpcOptions(): RpcOptions {
@@ -226,6 +382,7 @@ export class ClusterNode implements ClusterBackend {
       const rpc = new RpcConnection(conn, this.#handler, this.#rpcOptions());
       rpc.onClose(() => {
         if (p.conn === rpc) p.conn = undefined;
+        this.#connectionClosed(addr);
       });
       void rpc.tell({ op: "hello", id: this.system.nodeId.value, a: this.#addr }, null).catch(
         () => {},
@@ -261,7 +418,7 @@ export class ClusterNode implements ClusterBackend {
   #onTell(head: Head, body: unknown, via?: RpcConnection): void {
     switch (head.op) {
       case "swim":
-        this.#swim.receive(head.a!, body);
+        this.#swim?.receive(head.a!, body);
         return;
       case "tell": {
         const cell = this.system.localCell(head.to!);
@@ -274,6 +431,12 @@ export class ClusterNode implements ClusterBackend {
       case "hello":
         if (via) this.#onHello(head, via);
         return;
+      case "h-push":
+        this.#worker?.onPush(body as HeadPush);
+        return;
+      case "h-bye":
+        if (typeof head.id === "string") this.#head?.bye(head.id);
+        return;
       default:
         throw new BadRequest(`unknown tell op ${JSON.stringify(head?.op)}`);
     }
@@ -283,6 +446,7 @@ export class ClusterNode implements ClusterBackend {
   #onHello(head: Head, via: RpcConnection): void {
     const addr = head.a;
     if (typeof addr !== "string" || via.closed) return;
+    if (this.#inbound.has(via)) this.#inbound.set(via, addr);
     let p = this.#peers.get(addr);
     if (!p) this.#peers.set(addr, p = { backoffMs: 100 });
     if (!p.conn || p.conn.closed) {
@@ -309,7 +473,22 @@ export class ClusterNode implements ClusterBackend {
         return { id: ref.actorId.value, name: ref.name };
       }
       case "pull":
+        if (typeof head.n === "string" && head.n !== this.system.nodeId.value) {
+          return this.registry.snapshotOf(head.n) ?? null;
+        }
         return this.registry.localSnapshot();
+      case "h-reg": {
+        if (!this.#head) throw new BadRequest(`node ${this.#addr} is not a head node`);
+        if (typeof head.id !== "string" || typeof head.a !== "string") {
+          throw new BadRequest("h-reg needs id and a");
+        }
+        return this.#head.register(head.id, head.a, body as RegistrySnapshot);
+      }
+      case "h-hb": {
+        if (!this.#head) throw new BadRequest(`node ${this.#addr} is not a head node`);
+        const v = Number((body as { v?: number } | null)?.v ?? 0);
+        return { ok: typeof head.id === "string" && this.#head.heartbeat(head.id, v) };
+      }
       case "has":
         return this.system.cellById(head.id!)?.alive === true;
       case "members":
@@ -325,45 +504,69 @@ export class ClusterNode implements ClusterBackend {
     const m = ev.member;
     if (ev.type === "dead" || ev.type === "left") {
       this.registry.dropNode(m.nodeId);
+      // Fail every request waiting on that node at once (its socket may still be open: a
+      // hung process keeps it so).
+      const why = `node ${m.addr} is ${ev.type}`;
       const p = this.#peers.get(m.addr);
-      // Fail every request waiting on that node at once.
-      if (p?.conn) p.conn.close(`node ${m.addr} is ${ev.type}`);
-      for (const c of this.#inbound) {
-        if (c.remoteAddr === m.addr) c.close(`node ${m.addr} is ${ev.type}`);
-      }
+      if (p?.conn) p.conn.close(why);
+      for (const [c, addr] of this.#inbound) if (addr === m.addr) c.close(why);
       this.system.log(
         ev.type === "dead" ? "warn" : "info",
         `member ${m.addr} (${m.nodeId.slice(0, 8)}) is ${ev.type}`,
       );
       return;
     }
+    if (ev.type === "forgotten") {
+      this.registry.revive(m.nodeId); // its tombstone expired with SWIM's
+      return;
+    }
     if (ev.type === "up" || ev.type === "updated" || ev.type === "alive") {
+      if (ev.type === "up" && ev.prev && (ev.prev.state === "dead" || ev.prev.state === "left")) {
+        // Back with a newer incarnation (a refuted false death, or a rejoin): accept its names.
+        this.registry.revive(m.nodeId);
+        this.system.log("warn", `member ${m.addr} (${m.nodeId.slice(0, 8)}) is alive again`);
+      }
+      if (!this.#swim) return; // head mode: names come with the head's pushes
       const rv = Number((m.meta as { rv?: number } | undefined)?.rv ?? 0);
-      if (rv > this.registry.versionOf(m.nodeId)) void this.#pull(m);
+      if (rv > this.registry.versionOf(m.nodeId)) void this.#pull(m.addr, m.nodeId);
     }
   }
 
-  async #pull(m: Member): Promise<void> {
+  /** Fetch node `nodeId`'s names from `addr` (the node itself, or the head). */
+  async #pull(addr: string, nodeId: string): Promise<void> {
     try {
-      const c = await this.connection(m.addr);
-      const snap = await c.ask({ op: "pull" }, null, { timeoutMs: 5_000 }) as RegistrySnapshot;
-      if (snap && snap.n === m.nodeId) this.registry.applySnapshot(snap);
+      const c = await this.connection(addr);
+      const snap = await c.ask({ op: "pull", n: nodeId }, null, { timeoutMs: 5_000 }) as
+        | RegistrySnapshot
+        | null;
+      if (snap && snap.n === nodeId) this.registry.applySnapshot(snap);
     } catch (e) {
-      this.system.log("debug", `registry pull from ${m.addr} failed: ${(e as Error)?.message}`);
+      this.system.log("debug", `registry pull from ${addr} failed: ${(e as Error)?.message}`);
     }
   }
 
   #onDelta(d: RegistryDelta): void {
+    if (this.#head) {
+      this.#head.onDelta(d);
+      return;
+    }
     const r = this.registry.applyDelta(d);
     if (r === "gap") {
-      const m = this.#swim.member(d.n);
-      if (m) void this.#pull(m);
+      if (this.#worker) {
+        void this.#pull(this.#worker.pullFrom(), d.n);
+        return;
+      }
+      const m = this.#view.member(d.n);
+      if (m) void this.#pull(m.addr, m.nodeId);
     }
   }
 
   #broadcastDelta(d: RegistryDelta): void {
-    this.#swim.setMeta({ rv: d.v });
-    for (const m of this.#swim.aliveMembers()) {
+    if (this.#head) return this.#head.publish(d);
+    if (this.#worker) return this.#worker.publish(d);
+    const swim = this.#swim!;
+    swim.setMeta({ rv: d.v });
+    for (const m of swim.aliveMembers()) {
       if (m.nodeId === this.system.nodeId.value) continue;
       this.connection(m.addr).then((c) => c.tell({ op: "reg" }, d)).catch(() => {});
     }
@@ -380,27 +583,35 @@ export class ClusterNode implements ClusterBackend {
 
   #memberAddr(nodeId: string): string | undefined {
     if (nodeId === this.system.nodeId.value) return this.#addr;
-    const m = this.#swim.member(nodeId);
+    const m = this.#view.member(nodeId);
     return m && (m.state === "alive" || m.state === "suspect") ? m.addr : undefined;
   }
 
   resolve(path: string, options: ResolveOptions): ActorRef | undefined {
+    return this.#pick(path, options, undefined);
+  }
+
+  #pick(
+    path: string,
+    options: ResolveOptions,
+    exclude: ReadonlySet<string> | undefined,
+  ): ActorRef | undefined {
     const self = this.system.nodeId.value;
-    let inst = this.registry.instances(path).filter((i) =>
+    const want = options.nodeId === undefined ? undefined : String(options.nodeId);
+    const inst = this.registry.instances(path).filter((i) =>
+      (want === undefined || i.nodeId === want) && !exclude?.has(i.nodeId) &&
       this.#memberAddr(i.nodeId) !== undefined
     );
-    if (options.nodeId !== undefined) {
-      const want = String(options.nodeId);
-      inst = inst.filter((i) => i.nodeId === want);
-    }
     if (inst.length === 0) return undefined;
     let idx: number;
-    if (inst.length === 1) idx = 0;
-    else if (options.policy) {
+    if (options.policy) {
       idx = options.policy.select(
         inst.map((i) => this.#instanceInfo(i.nodeId, i.entry.actorId, i.entry.meta)),
+        options.key,
       );
-    } else idx = this.system.nextRoundRobin(path) % inst.length;
+    } else if (inst.length === 1) idx = 0;
+    else idx = this.system.nextRoundRobin(path) % inst.length;
+    if (!Number.isInteger(idx)) idx = 0;
     const pick = inst[Math.max(0, Math.min(inst.length - 1, idx))];
     if (pick.nodeId === self) {
       const cell = this.system.localCell(path);
@@ -416,7 +627,42 @@ export class ClusterNode implements ClusterBackend {
   }
 
   #instanceInfo(nodeId: string, actorId: string, meta: Record<string, string>): NamedInstance {
-    return { nodeId, actorId, addr: this.#memberAddr(nodeId), metadata: meta };
+    return {
+      nodeId,
+      actorId,
+      addr: this.#memberAddr(nodeId),
+      metadata: meta,
+      inFlight: this.#inflight.get(nodeId) ?? 0,
+    };
+  }
+
+  /**
+   * A lazy reference to `path` (see `ResolveBuilder.lazy`): resolves on use with `options`,
+   * moves when its target dies, leaves or fails to be reached, and re-resolves every 5 s.
+   */
+  lazy(path: string, options: ResolveOptions): ActorRef {
+    return new LazyActorRef(path, {
+      resolve: (exclude) => {
+        if (exclude.size === 0) return this.system.resolve(path, options);
+        const r = this.#pick(path, options, exclude);
+        return r
+          ? Promise.resolve(r)
+          : Promise.reject(new PulsingRuntimeError(`Named actor not found: ${path}`));
+      },
+      isCurrent: (ref) => this.#isCurrent(path, ref),
+      classify: classifyFailure,
+    });
+  }
+
+  /** Is `ref` still the live holder of `path`? O(1). */
+  #isCurrent(path: string, ref: ActorRef): boolean {
+    if (ref.isLocal()) {
+      const cell = this.system.localCell(path);
+      return cell !== undefined && cell.alive && cell.actorId.equals(ref.actorId);
+    }
+    const id = ref.nodeId.value;
+    if (this.#memberAddr(id) === undefined) return false;
+    return this.registry.entryOf(id, path)?.actorId === ref.actorId.value;
   }
 
   async refer(actorId: ActorId): Promise<ActorRef | undefined> {
@@ -427,7 +673,7 @@ export class ClusterNode implements ClusterBackend {
         return new RemoteActorRef(this, found.nodeId, addr, actorId.value, found.entry.path);
       }
     }
-    const others = this.#swim.aliveMembers().filter((m) => m.nodeId !== this.system.nodeId.value);
+    const others = this.#view.aliveMembers().filter((m) => m.nodeId !== this.system.nodeId.value);
     const answers = await Promise.all(others.map(async (m) => {
       try {
         const c = await this.connection(m.addr);
@@ -448,7 +694,7 @@ export class ClusterNode implements ClusterBackend {
       addr: this.#addr,
       status: "alive",
     }];
-    for (const m of this.#swim.members()) {
+    for (const m of this.#view.members()) {
       if (m.nodeId === this.system.nodeId.value) continue;
       out.push({ nodeId: m.nodeId, addr: m.addr, status: m.state });
     }
@@ -471,7 +717,7 @@ export class ClusterNode implements ClusterBackend {
     const self = this.system.nodeId.value;
     let target: Member | undefined;
     if (placement === "remote") {
-      const others = this.#swim.aliveMembers().filter((m) => m.nodeId !== self);
+      const others = this.#view.aliveMembers().filter((m) => m.nodeId !== self);
       if (others.length === 0) {
         this.system.log(
           "warn",
@@ -483,7 +729,7 @@ export class ClusterNode implements ClusterBackend {
     } else {
       const id = NodeId.parse(placement).value;
       if (id === self) return await spawnRegistered(this.system, req);
-      target = this.#swim.member(id);
+      target = this.#view.member(id);
       if (!target || (target.state !== "alive" && target.state !== "suspect")) {
         throw new PulsingRuntimeError(`Node not found: ${placement} (not an alive member)`);
       }
@@ -493,30 +739,76 @@ export class ClusterNode implements ClusterBackend {
     return new RemoteActorRef(this, target.nodeId, target.addr, r.id, r.name);
   }
 
-  /** Send a request to a node. */
-  request(addr: string, head: Head, body: unknown, options?: CallOptions): Promise<unknown> {
-    return this.connection(addr).then((c) =>
-      c.ask(head, body, {
-        timeoutMs: options?.timeout,
-        signal: options?.signal,
-      })
-    ).then((r) => r instanceof RpcStream ? ActorStream.fromIterable(r) : r);
+  /**
+   * Send a request to a node. Failures are classified for {@linkcode classifyFailure}; with
+   * `nodeId`, the request counts in that node's in-flight number until it settles.
+   */
+  request(
+    addr: string,
+    head: Head,
+    body: unknown,
+    options?: CallOptions,
+    nodeId?: string,
+  ): Promise<unknown> {
+    const c = this.#peers.get(addr)?.conn;
+    let r = c && !c.closed ? this.#ask(c, head, body, options) : this.connection(addr).then(
+      (c) => this.#ask(c, head, body, options),
+      (e) => Promise.reject(mark(unsentErrors, e)),
+    );
+    if (nodeId !== undefined) {
+      this.#inflight.set(nodeId, (this.#inflight.get(nodeId) ?? 0) + 1);
+      r = r.finally(() => {
+        const n = (this.#inflight.get(nodeId) ?? 1) - 1;
+        if (n <= 0) this.#inflight.delete(nodeId);
+        else this.#inflight.set(nodeId, n);
+      });
+    }
+    return r.then((v) => v instanceof RpcStream ? ActorStream.fromIterable(v) : v);
+  }
+
+  #ask(c: RpcConnection, head: Head, body: unknown, options?: CallOptions): Promise<unknown> {
+    if (c.closed) {
+      return Promise.reject(
+        mark(unsentErrors, new PulsingRuntimeError(`connection to ${c.remoteAddr} closed`)),
+      );
+    }
+    return c.ask(head, body, { timeoutMs: options?.timeout, signal: options?.signal }).catch(
+      (e) => {
+        if (c.closed && !(e instanceof PulsingTimeoutError)) mark(connectionErrors, e);
+        throw e;
+      },
+    );
   }
 
   /** Send a one-way message to a node. */
   send(addr: string, head: Head, body: unknown): Promise<void> {
-    return this.connection(addr).then((c) => c.tell(head, body, { lane: head.to }));
+    return this.connection(addr).then(
+      (c) => {
+        if (c.closed) {
+          throw mark(unsentErrors, new PulsingRuntimeError(`connection to ${addr} closed`));
+        }
+        return c.tell(head, body, { lane: head.to }).catch((e) => {
+          if (c.closed) mark(connectionErrors, e);
+          throw e;
+        });
+      },
+      (e) => Promise.reject(mark(unsentErrors, e)),
+    );
   }
 
   async shutdown(): Promise<void> {
     if (this.#closed) return;
     try {
-      await this.#swim.leave();
+      if (this.#swim) await this.#swim.leave();
+      else if (this.#head) this.#head.leave();
+      else if (this.#worker) this.#worker.leave();
     } catch { /* best effort */ }
-    this.#swim.stop();
+    this.#swim?.stop();
+    this.#head?.stop();
+    this.#worker?.stop();
     this.#closed = true;
     this.#listener?.close();
-    const conns = new Set<RpcConnection>(this.#inbound);
+    const conns = new Set<RpcConnection>(this.#inbound.keys());
     for (const p of this.#peers.values()) if (p.conn) conns.add(p.conn);
     await Promise.all([...conns].map(async (c) => {
       try {
@@ -536,6 +828,8 @@ export interface Head {
   m?: string;
   a?: string;
   id?: string;
+  /** `pull`: whose names. */
+  n?: string;
 }
 
 function describeHead(head: unknown): string {
@@ -585,12 +879,24 @@ export class RemoteActorRef extends ActorRef {
     return false;
   }
   ask<R = unknown>(msg: unknown, options?: CallOptions): Promise<R> {
-    return this.#node.request(this.#addr, { op: "ask", to: this.#to }, msg, options) as Promise<R>;
+    return this.#node.request(
+      this.#addr,
+      { op: "ask", to: this.#to },
+      msg,
+      options,
+      this.#nodeId.value,
+    ) as Promise<R>;
   }
   tell(msg: unknown): Promise<void> {
     return this.#node.send(this.#addr, { op: "tell", to: this.#to }, msg);
   }
   call(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
-    return this.#node.request(this.#addr, { op: "call", to: this.#to, m: method }, args, options);
+    return this.#node.request(
+      this.#addr,
+      { op: "call", to: this.#to, m: method },
+      args,
+      options,
+      this.#nodeId.value,
+    );
   }
 }

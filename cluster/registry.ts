@@ -73,6 +73,8 @@ export class NameRegistry {
   /** This node's id. */
   readonly selfId: string;
   readonly #parts = new Map<string, Part>();
+  /** path → node → entry: lookups by name cost O(instances), not O(nodes). */
+  readonly #byPath = new Map<string, Map<string, RegistryEntry>>();
   readonly #gone = new Map<string, number>();
   readonly #listeners = new Set<(path: string) => void>();
 
@@ -88,6 +90,19 @@ export class NameRegistry {
     return () => this.#listeners.delete(fn);
   }
 
+  #index(nodeId: string, e: RegistryEntry): void {
+    let m = this.#byPath.get(e.path);
+    if (!m) this.#byPath.set(e.path, m = new Map());
+    m.set(nodeId, e);
+  }
+
+  #unindex(nodeId: string, path: string): void {
+    const m = this.#byPath.get(path);
+    if (!m) return;
+    m.delete(nodeId);
+    if (m.size === 0) this.#byPath.delete(path);
+  }
+
   #changed(path: string): void {
     for (const f of this.#listeners) f(path);
   }
@@ -101,7 +116,9 @@ export class NameRegistry {
   addLocal(path: string, actorId: string, meta: Record<string, string>): RegistryDelta {
     const part = this.#parts.get(this.selfId)!;
     part.version++;
-    part.entries.set(path, { path, actorId, meta });
+    const e = { path, actorId, meta };
+    part.entries.set(path, e);
+    this.#index(this.selfId, e);
     this.#changed(path);
     return { n: this.selfId, v: part.version, op: "add", p: path, a: actorId, m: meta };
   }
@@ -113,6 +130,7 @@ export class NameRegistry {
     if (!e || e.actorId !== actorId) return undefined;
     part.version++;
     part.entries.delete(path);
+    this.#unindex(this.selfId, path);
     this.#changed(path);
     return { n: this.selfId, v: part.version, op: "del", p: path, a: actorId };
   }
@@ -121,6 +139,12 @@ export class NameRegistry {
   localSnapshot(): RegistrySnapshot {
     const part = this.#parts.get(this.selfId)!;
     return { n: this.selfId, v: part.version, e: [...part.entries.values()] };
+  }
+
+  /** The part held for `nodeId` (the head serves it to workers), or undefined. */
+  snapshotOf(nodeId: string): RegistrySnapshot | undefined {
+    const part = this.#parts.get(nodeId);
+    return part ? { n: nodeId, v: part.version, e: [...part.entries.values()] } : undefined;
   }
 
   /** The version held for `nodeId` (0 when unknown). */
@@ -146,8 +170,14 @@ export class NameRegistry {
     if (d.v <= part.version) return "stale";
     if (d.v !== part.version + 1) return "gap";
     part.version = d.v;
-    if (d.op === "add") part.entries.set(d.p, { path: d.p, actorId: d.a, meta: d.m ?? {} });
-    else part.entries.delete(d.p);
+    if (d.op === "add") {
+      const e = { path: d.p, actorId: d.a, meta: d.m ?? {} };
+      part.entries.set(d.p, e);
+      this.#index(d.n, e);
+    } else {
+      part.entries.delete(d.p);
+      this.#unindex(d.n, d.p);
+    }
     this.#changed(d.p);
     return "applied";
   }
@@ -162,8 +192,14 @@ export class NameRegistry {
       entries.set(e.path, { path: e.path, actorId: e.actorId, meta: e.meta ?? {} });
     }
     const touched = new Set<string>(entries.keys());
-    if (part) { for (const p of part.entries.keys()) touched.add(p); }
+    if (part) {
+      for (const p of part.entries.keys()) {
+        touched.add(p);
+        this.#unindex(s.n, p);
+      }
+    }
     this.#parts.set(s.n, { version: s.v, entries });
+    for (const e of entries.values()) this.#index(s.n, e);
     for (const p of touched) this.#changed(p);
     return "applied";
   }
@@ -178,7 +214,17 @@ export class NameRegistry {
     this.#gone.set(nodeId, now);
     const part = this.#parts.get(nodeId);
     this.#parts.delete(nodeId);
-    if (part) { for (const p of part.entries.keys()) this.#changed(p); }
+    if (!part) return;
+    for (const p of part.entries.keys()) this.#unindex(nodeId, p);
+    for (const p of part.entries.keys()) this.#changed(p);
+  }
+
+  /**
+   * A node that was dropped is back (a newer incarnation proved it alive, or it registered
+   * again with the head): accept its messages again. Its names come with its next snapshot.
+   */
+  revive(nodeId: string): void {
+    this.#gone.delete(nodeId);
   }
 
   /** Forget node tombstones older than `maxAgeMs`. */
@@ -189,11 +235,17 @@ export class NameRegistry {
   /** Every instance of `path`, this node's first. */
   instances(path: string): { nodeId: string; entry: RegistryEntry }[] {
     const out: { nodeId: string; entry: RegistryEntry }[] = [];
-    for (const [nodeId, part] of this.#parts) {
-      const e = part.entries.get(path);
-      if (e) out.push({ nodeId, entry: e });
-    }
+    const m = this.#byPath.get(path);
+    if (!m) return out;
+    const own = m.get(this.selfId);
+    if (own) out.push({ nodeId: this.selfId, entry: own });
+    for (const [nodeId, entry] of m) if (nodeId !== this.selfId) out.push({ nodeId, entry });
     return out;
+  }
+
+  /** The entry of `path` on node `nodeId`, if any (O(1)). */
+  entryOf(nodeId: string, path: string): RegistryEntry | undefined {
+    return this.#byPath.get(path)?.get(nodeId);
   }
 
   /** Find a named actor by id on any node. */

@@ -10,7 +10,7 @@
 import type { Actor } from "./actor.ts";
 import { ActorCell, type CellHost, LocalActorRef } from "./actor_cell.ts";
 import type { ActorRef } from "./actor_ref.ts";
-import { PulsingRuntimeError } from "./errors.ts";
+import { PulsingRuntimeError, PulsingUnsupportedError } from "./errors.ts";
 import { ActorId, NodeId } from "./ids.ts";
 import { consoleLogger, type Logger, type LogLevel } from "./log.ts";
 import { normalizeName } from "./names.ts";
@@ -48,6 +48,8 @@ export interface ResolveOptions {
   timeout?: number;
   /** How to choose among several instances (default round robin). */
   policy?: LoadBalancingPolicy;
+  /** Routing key passed to the policy (used by consistent hashing). */
+  key?: string;
 }
 
 /** One instance of a named actor. */
@@ -60,6 +62,8 @@ export interface NamedInstance {
   addr?: string;
   /** Recorded metadata (class, module, ...). */
   metadata?: Record<string, string>;
+  /** Requests this node has in flight to that node (what power-of-two compares). */
+  inFlight?: number;
 }
 
 /** A named actor and its instances, as listed by {@linkcode ActorSystem.allNamedActors}. */
@@ -92,7 +96,10 @@ export interface MemberInfo {
  * ```
  */
 export interface LoadBalancingPolicy {
-  /** Return the index of the chosen instance (the list is never empty). */
+  /**
+   * Return the index of the chosen instance (the list is never empty). `key` is the routing
+   * key given to `resolving().key(k)`, if any.
+   */
   select(instances: NamedInstance[], key?: string): number;
 }
 
@@ -109,6 +116,11 @@ export interface ClusterBackend {
   unregisterName(path: string, actorId: ActorId): void;
   /** Find a reference to a name anywhere in the cluster (undefined when unknown). */
   resolve(path: string, options: ResolveOptions): ActorRef | undefined;
+  /**
+   * A reference that resolves `path` on first use and again when its target goes away
+   * (see `ResolveBuilder.lazy`).
+   */
+  lazy?(path: string, options: ResolveOptions): ActorRef;
   /** Find an actor by id anywhere in the cluster. */
   refer(actorId: ActorId): Promise<ActorRef | undefined>;
   /** The members. */
@@ -762,8 +774,42 @@ export class ResolveBuilder {
     this.#options.timeout = ms;
     return this;
   }
+  /** A routing key for the policy (consistent hashing sends equal keys to the same node). */
+  key(key: string): this {
+    this.#options.key = key;
+    return this;
+  }
   /** Resolve now. */
   resolve(name: string): Promise<ActorRef> {
     return this.#system.resolve(name, { ...this.#options });
+  }
+  /**
+   * A lazy reference: no lookup now; the first call resolves (waiting up to `timeout` for the
+   * name), later calls reuse that instance until its node dies or leaves, its name moves, or
+   * a call fails to reach it — then the next call resolves again, possibly to another
+   * instance. A call that failed before its request was sent is retried once on another
+   * instance; a call that may have run is never repeated. Needs a networked system.
+   *
+   * @throws {PulsingUnsupportedError} on an in-process system.
+   *
+   * @example
+   * ```ts
+   * import * as pul from "@pulsing/pulsing";
+   * const system = await pul.actorSystem({ addr: "127.0.0.1:0" });
+   * const ref = system.resolving().timeout(1_000).lazy("later");
+   * await system.spawn({ receive: () => "here" }, { name: "later" });
+   * console.log(await ref.ask(null)); // "here"
+   * await system.shutdown();
+   * ```
+   */
+  lazy(name: string): ActorRef {
+    const path = normalizeName(name, { allowSystem: true });
+    const cluster = this.#system.cluster;
+    if (!cluster?.lazy) {
+      throw new PulsingUnsupportedError(
+        "lazy references need a networked system (init with addr, seeds or headAddr)",
+      );
+    }
+    return cluster.lazy(path, { ...this.#options });
   }
 }
