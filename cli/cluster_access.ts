@@ -128,26 +128,39 @@ function gatewayAccess(s: AccessSettings): ClusterAccess {
   };
 }
 
-/** A logger that shows runtime lines only with --verbose (errors always). */
-export function cliLogger(verbose: boolean): (level: LogLevel, msg: string) => void {
+/**
+ * A logger that shows runtime lines only with --verbose (errors always). `onWarn` sees every
+ * warning, shown or not.
+ */
+export function cliLogger(
+  verbose: boolean,
+  onWarn?: (msg: string) => void,
+): (level: LogLevel, msg: string) => void {
   return (level, msg) => {
+    if (level === "warn") onWarn?.(msg);
     if (verbose || level === "error") console.error(`[pulsing] ${level.toUpperCase()} ${msg}`);
   };
 }
 
 async function joinAsObserver(s: AccessSettings): Promise<ClusterAccess> {
   const loopback = s.seeds.every((a) => isLoopback(parseAddr(a).hostname));
+  let connectProblem: string | undefined; // e.g. a TLS handshake refused (wrong passphrase)
   const system = await pul.actorSystem({
     addr: s.addr ?? (loopback ? "127.0.0.1:0" : "0.0.0.0:0"),
     seeds: s.seeds,
     passphrase: s.passphrase,
-    logger: cliLogger(s.verbose),
+    logger: cliLogger(s.verbose, (msg) => {
+      if (/TLS|handshake|refused|Connection failed/i.test(msg)) connectProblem ??= msg;
+    }),
   });
   const self = system.nodeId.value;
   try {
     const others = (await system.members()).filter((m) => m.nodeId !== self);
     if (!others.some((m) => m.status === "alive")) {
-      throw new pul.PulsingRuntimeError(`cannot reach any seed (${s.seeds.join(", ")})`);
+      throw new pul.PulsingRuntimeError(
+        `cannot reach any seed (${s.seeds.join(", ")})` +
+          (connectProblem ? `: ${connectProblem}` : ""),
+      );
     }
     await waitForRegistry(system, Date.now() + s.timeoutMs);
   } catch (e) {

@@ -306,10 +306,14 @@ export const Greeter = pul.remote(class Greeter {
           "greeter",
           "--args",
           '["hi"]',
+          "--http",
+          "0",
           ...seeds,
         ]);
         try {
-          const [line] = await proc.waitLines(1);
+          const [gwLine, line] = await proc.waitLines(2);
+          const gw = /^\[greeter\] HTTP gateway at (http:\/\/127\.0\.0\.1:\d+)$/.exec(gwLine);
+          assert.ok(gw, `gateway line: ${gwLine}`);
           const m = /^\[greeter\] Started at (127\.0\.0\.1:\d+)$/.exec(line);
           assert.ok(m, `started line: ${line}`);
           const addr = m[1];
@@ -321,6 +325,26 @@ export const Greeter = pul.remote(class Greeter {
           );
           const r = await cli("call", "greeter", "greet", '"cli"', ...seeds);
           assert.equal(r.stdout, '"hi cli"\n', r.stderr);
+
+          // Through its gateway (--http): a call reaching another node, a stream, the metrics.
+          const viaGw = await cli("call", "counter", "get_", "--http", gw[1]);
+          assert.equal(viaGw.code, 0, viaGw.stderr);
+          assert.match(viaGw.stdout, /^\d+\n$/);
+          const streamGw = await cli("call", "streamer", "count", "2", "--http", gw[1]);
+          assert.equal(streamGw.stdout, "0\n1\n", streamGw.stderr);
+          assertOneLineError(
+            await cli("call", "counter", "fail", "409", "--http", gw[1]),
+            1,
+            /^error: PulsingBusinessError \[409\]: business says no$/,
+          );
+          const mj = await cli("inspect", "metrics", "--json", "--http", gw[1]);
+          assert.equal(mj.code, 0, mj.stderr);
+          const [row] = JSON.parse(mj.stdout) as { addr: string; named: number; source: string }[];
+          assert.deepEqual([row.addr, row.named, row.source], [addr, 1, "gateway"]);
+          const members = await cli("inspect", "members", "--json", "--http", gw[1]);
+          assert.ok(
+            (JSON.parse(members.stdout) as { addr: string }[]).some((x) => x.addr === n0.addr),
+          );
 
           proc.kill("SIGTERM");
           assert.equal(await proc.exit(), 0, proc.stderr);
@@ -386,6 +410,30 @@ export const Greeter = pul.remote(class Greeter {
         return f.includes("cli");
       });
     });
+  } finally {
+    await stopAll(nodes);
+  }
+});
+
+Deno.test("cli: a cluster with a passphrase needs it", async () => {
+  const nodes = await startCluster(2, { passphrase: "cli-s3cret" });
+  try {
+    const ok = await cli(
+      "inspect",
+      "members",
+      "--json",
+      "--seeds",
+      nodes[0].addr,
+      "--passphrase",
+      "cli-s3cret",
+    );
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal((JSON.parse(ok.stdout) as unknown[]).length, 2);
+    assertOneLineError(
+      await cli("inspect", "members", "--seeds", nodes[0].addr, "--passphrase", "wrong"),
+      1,
+      /^error: PulsingRuntimeError: cannot reach any seed \(.*\): .*passphrase mismatch/,
+    );
   } finally {
     await stopAll(nodes);
   }
