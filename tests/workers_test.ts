@@ -159,3 +159,94 @@ Deno.test("workers: a parent that exits normally takes its workers with it", asy
     pids.forEach(killLeftover);
   }
 });
+
+Deno.test("workers: on Node 20 (bundled), workers join, stop on shutdown and on kill -9", async () => {
+  try {
+    new Deno.Command("node", { args: ["--version"], stdout: "null" }).outputSync();
+  } catch {
+    console.log("  node not found: skipped");
+    return;
+  }
+  const dir = await Deno.makeTempDir();
+  const pids: number[] = [];
+  try {
+    const root = new URL("../", import.meta.url);
+    await Deno.writeTextFile(
+      `${dir}/parent.ts`,
+      `import * as pul from ${JSON.stringify(new URL("mod.ts", root).href)};
+import { startWorkers } from ${JSON.stringify(new URL("cluster/workers.ts", root).href)};
+const system = await pul.init({ addr: "127.0.0.1:0" });
+const pool = await startWorkers(system, 2, { entry: new URL("./worker_main.mjs", import.meta.url) });
+for (let i = 0; i < 100 && (await system.members()).length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+console.log(JSON.stringify({ pids: pool.workers.map((w) => w.pid), members: (await system.members()).length }));
+if (process.argv[2] === "hang") await new Promise(() => setInterval(() => {}, 1000));
+await pul.shutdown();
+console.log(JSON.stringify({ codes: await Promise.all(pool.workers.map((w) => w.exited)) }));
+`,
+    );
+    for (
+      const [src, out] of [
+        [new URL("cluster/worker_main.ts", root).pathname, "worker_main.mjs"],
+        [`${dir}/parent.ts`, "parent.mjs"],
+      ]
+    ) {
+      const b = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "bundle",
+          "--quiet",
+          "--config",
+          new URL("deno.json", root).pathname,
+          "--platform=node",
+          "-o",
+          `${dir}/${out}`,
+          src,
+        ],
+        stderr: "piped",
+      }).output();
+      assert.ok(b.success, new TextDecoder().decode(b.stderr));
+    }
+    // Graceful: pul.shutdown() stops the workers.
+    const graceful = await new Deno.Command("node", {
+      args: [`${dir}/parent.mjs`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const lines = new TextDecoder().decode(graceful.stdout).trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    assert.equal(lines[0].members, 3);
+    assert.deepEqual(lines[1].codes, [0, 0]);
+    // kill -9 of the Node parent.
+    const child = new Deno.Command("node", {
+      args: [`${dir}/parent.mjs`, "hang"],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    while (!buf.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+    }
+    reader.releaseLock();
+    child.stdout.cancel().catch(() => {});
+    pids.push(...JSON.parse(buf.slice(0, buf.indexOf("\n"))).pids);
+    assert.equal(pids.length, 2);
+    assert.ok(pids.every(running));
+    child.kill("SIGKILL");
+    await child.status;
+    const took = await waitGone(pids, 10_000);
+    assert.ok(!pids.some(running), `Node workers still running ${took} ms after kill -9`);
+    console.log(`  Node workers gone ${took} ms after kill -9 of their parent`);
+  } finally {
+    for (const pid of pids) {
+      try {
+        if (Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("worker_main")) {
+          Deno.kill(pid, "SIGKILL");
+        }
+      } catch { /* gone */ }
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
