@@ -53,6 +53,13 @@ import type { Transport } from "./cluster/transport/types.ts";
 import { guardTransport } from "./cluster/transport/guard.ts";
 import { defaultTransport } from "./cluster/transport/mod.ts";
 import type { ServeHttpOptions } from "./http/gateway.ts";
+import {
+  type BootstrapOptions,
+  bootstrapWith,
+  initInsideTorchrunWith,
+  type PlanOptions,
+} from "./cluster/bootstrap.ts";
+import { startWorkers, type StartWorkersOptions } from "./cluster/workers.ts";
 
 export {
   PulsingActorError,
@@ -108,6 +115,22 @@ export {
   type TypedClientResolveOptions,
 } from "./http/client.ts";
 export type { HttpServerHandle, ServeHttpOptions } from "./http/gateway.ts";
+export {
+  BOOTSTRAP_SOURCES,
+  BootstrapEnvError,
+  type BootstrapOptions,
+  type BootstrapPlan,
+  type BootstrapSource,
+  type EnvReader,
+  type KubernetesOptions,
+  type NodeStartOptions,
+  planBootstrap,
+  type PlanOptions,
+  type StartNode,
+  TORCHRUN_PORT_OFFSET,
+} from "./cluster/bootstrap.ts";
+export { expandHostlist } from "./cluster/hostlist.ts";
+export type { StartWorkersOptions, WorkerInfo, WorkerPool } from "./cluster/workers.ts";
 export * as queue from "./queue/mod.ts";
 export * as topic from "./topic/mod.ts";
 export type { Queue, QueueReader, ReadQueueOptions, WriteQueueOptions } from "./queue/mod.ts";
@@ -222,6 +245,12 @@ export interface InitOptions extends ActorSystemOptions {
   advertiseAddr?: string;
   /** Also serve the HTTP gateway (REST calls, health, metrics, dashboard) on this port. */
   http?: ServeHttpOptions;
+  /**
+   * Start this many extra local nodes (subprocesses, one per core) joined to this one, so that
+   * `placement: "remote"` and queue buckets spread over the cores; give `modules` to import
+   * there (the modules that define your `pul.remote` classes). Needs `addr`.
+   */
+  workers?: number | (StartWorkersOptions & { count: number });
 }
 
 async function startNode(system: ActorSystem, options: InitOptions): Promise<void> {
@@ -278,6 +307,15 @@ async function createSystem(options: InitOptions): Promise<PulsingSystem> {
   if (networked) {
     try {
       await startNode(system, options);
+    } catch (e) {
+      await system.shutdown();
+      throw e;
+    }
+  }
+  if (options.workers) {
+    const w = typeof options.workers === "number" ? { count: options.workers } : options.workers;
+    try {
+      await startWorkers(system, w.count, { passphrase: options.passphrase, ...w });
     } catch (e) {
       await system.shutdown();
       throw e;
@@ -433,4 +471,48 @@ export function spawn(
   options?: SpawnOptions,
 ): Promise<ActorRef> {
   return getSystem().spawn(actor, options);
+}
+
+/** Options of {@linkcode bootstrap}. */
+export interface PulBootstrapOptions extends BootstrapOptions {
+  /** Extra options for the node that bootstrap starts (logger, http, limits, ...). */
+  initOptions?: InitOptions;
+}
+
+/**
+ * Form the cluster from what the environment already says: torchrun variables (`MASTER_ADDR`,
+ * `MASTER_PORT`, `RANK`, `WORLD_SIZE`), Slurm (`SLURM_PROCID`, `SLURM_NTASKS`,
+ * `SLURM_JOB_NODELIST`), a Kubernetes headless service, or `PULSING_ADDR` / `PULSING_SEEDS` /
+ * `PULSING_PASSPHRASE` / `PULSING_HEAD_ADDR`. Resolves `true` once the expected world size has
+ * joined (or a seed answered when the size is unknown), `false` after `waitTimeout` ms.
+ *
+ * @throws {BootstrapEnvError} on a bad or contradictory environment, naming the variables.
+ *
+ * @example
+ * ```ts ignore
+ * import * as pul from "@pulsing/pulsing";
+ * // started by: torchrun --nproc-per-node 4 --no-python deno run -A train.ts
+ * const ready = await pul.bootstrap({ waitTimeout: 30_000, onReady: (s) => console.log(s.addr) });
+ * if (!ready) console.warn("not every rank joined in time");
+ * ```
+ */
+export function bootstrap(options: PulBootstrapOptions = {}): Promise<boolean> {
+  return bootstrapWith((o) => init({ ...options.initOptions, ...o }), options);
+}
+
+/**
+ * Join the cluster of a torchrun-style launch from this one process (rank 0 is the seed at
+ * `MASTER_ADDR`, port `MASTER_PORT + 1`); does not wait for the other ranks.
+ *
+ * @example
+ * ```ts ignore
+ * import * as pul from "@pulsing/pulsing";
+ * const system = await pul.initInsideTorchrun();
+ * console.log(system.addr);
+ * ```
+ */
+export function initInsideTorchrun(
+  options: Pick<PlanOptions, "env" | "torchrun"> & { initOptions?: InitOptions } = {},
+): Promise<ActorSystem> {
+  return initInsideTorchrunWith((o) => init({ ...options.initOptions, ...o }), options);
 }
