@@ -204,6 +204,7 @@ export class HeadService {
   readonly #now: () => number;
 
   /**
+   * Start the head's sweep.
    * @param host The node it runs in.
    * @param config Timing overrides.
    * @param now Clock (ms), for tests.
@@ -374,6 +375,7 @@ export class HeadService {
       state === "dead" ? "warn" : "info",
       `head: worker ${w.member.addr} (${w.member.nodeId.slice(0, 8)}) dropped: ${why}`,
     );
+    this.#host.registry.dropNode(w.member.nodeId);
     this.#host.onMember({ type: state, member: copy(w.member), prev });
     this.#pushAll({ m: copy(w.member) }, w.member.nodeId);
   }
@@ -440,6 +442,7 @@ export class HeadClient {
   #registering = false;
 
   /**
+   * A worker of the head at `headAddr` (call `start` to register).
    * @param host The node it runs in.
    * @param headAddr The head's `host:port`.
    * @param config Timing overrides.
@@ -642,7 +645,8 @@ export class HeadClient {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#heartbeat();
-      this.#scheduleHeartbeat();
+      // #heartbeat may have found the head lost and scheduled a registration instead.
+      if (this.#connected && this.#timer === undefined) this.#scheduleHeartbeat();
     }, this.config.heartbeatMs);
   }
 

@@ -76,6 +76,7 @@ export class LazyActorRef extends ActorRef {
   #resolves = 0;
 
   /**
+   * A lazy reference (use `system.resolving().lazy(name)` instead).
    * @param path The normalized name.
    * @param host The node's side.
    * @param options TTL and clock.
@@ -118,15 +119,19 @@ export class LazyActorRef extends ActorRef {
     this.#target = undefined;
   }
 
+  /** Ask the current instance (resolving first if needed). */
   ask<R = unknown>(msg: unknown, options?: CallOptions): Promise<R> {
     return this.#run((t) => t.ask<R>(msg, options));
   }
+  /** Tell the current instance (resolving first if needed). */
   tell(msg: unknown): Promise<void> {
     return this.#run((t) => t.tell(msg));
   }
+  /** Call a method of the current instance (resolving first if needed). */
   call(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     return this.#run((t) => t.call(method, args, options));
   }
+  /** A readable form. */
   override toString(): string {
     return `LazyActorRef(${this.#path}${this.#target ? ` -> ${this.#target.nodeId}` : ""})`;
   }

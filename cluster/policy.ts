@@ -57,7 +57,10 @@ export class RoundRobinPolicy implements LoadBalancingPolicy {
  */
 export class RandomPolicy implements LoadBalancingPolicy {
   readonly #random: () => number;
-  /** @param random A uniform source in [0, 1) (default `Math.random`). */
+  /**
+   * A random policy.
+   * @param random A uniform source in [0, 1) (default `Math.random`).
+   */
   constructor(random: () => number = Math.random) {
     this.#random = random;
   }
@@ -86,7 +89,10 @@ export class RandomPolicy implements LoadBalancingPolicy {
  */
 export class PowerOfTwoPolicy implements LoadBalancingPolicy {
   readonly #random: () => number;
-  /** @param random A uniform source in [0, 1) (default `Math.random`). */
+  /**
+   * A power-of-two-choices policy.
+   * @param random A uniform source in [0, 1) (default `Math.random`).
+   */
   constructor(random: () => number = Math.random) {
     this.#random = random;
   }
@@ -130,7 +136,10 @@ export class ConsistentHashPolicy implements LoadBalancingPolicy {
   #ring: Uint32Array = new Uint32Array(0);
   #owners: string[] = [];
 
-  /** @param options Ring size. */
+  /**
+   * A consistent-hash policy.
+   * @param options Ring size.
+   */
   constructor(options: ConsistentHashOptions = {}) {
     const v = options.virtualNodes ?? 160;
     if (!Number.isInteger(v) || v < 1 || v > 10_000) {

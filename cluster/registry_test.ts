@@ -62,3 +62,24 @@ Deno.test("registry: several instances of one name across nodes; findActor", () 
   assert.equal(c.findActor("ib")?.nodeId, "B");
   assert.equal(c.all().get("svc/w")?.length, 3);
 });
+
+Deno.test("registry: revive accepts a returning node; entryOf and snapshotOf", () => {
+  const a = new NameRegistry("A");
+  const b = new NameRegistry("B");
+  b.applyDelta(a.addLocal("actors/x", "id1", {}));
+  assert.equal(b.entryOf("A", "actors/x")?.actorId, "id1");
+  assert.equal(b.snapshotOf("A")?.v, 1);
+  b.dropNode("A");
+  assert.equal(b.entryOf("A", "actors/x"), undefined);
+  assert.equal(b.snapshotOf("A"), undefined);
+  b.revive("A");
+  assert.equal(b.applySnapshot(a.localSnapshot()), "applied");
+  assert.equal(b.instances("actors/x").length, 1);
+  // the name index follows a snapshot that replaces a part
+  a.removeLocal("actors/x", "id1");
+  a.addLocal("actors/z", "id2", {});
+  assert.equal(b.applySnapshot(a.localSnapshot()), "applied");
+  assert.equal(b.instances("actors/x").length, 0);
+  assert.equal(b.entryOf("A", "actors/z")?.actorId, "id2");
+  assert.deepEqual([...b.all().keys()], ["actors/z"]);
+});

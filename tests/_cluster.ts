@@ -28,6 +28,10 @@ export interface StartOptions {
   passphrase?: string;
   addr?: string;
   env?: Record<string, string>;
+  /** Worker of the head at this address. */
+  headAddr?: string;
+  /** Run as a head node. */
+  isHead?: boolean;
 }
 
 /** Start one node process and wait until it listens. */
@@ -35,6 +39,8 @@ export async function startNode(o: StartOptions = {}): Promise<NodeProc> {
   const args = ["run", "-A", "--quiet", NODE, "--addr", o.addr ?? "127.0.0.1:0"];
   if (o.seeds?.length) args.push("--seeds", o.seeds.join(","));
   if (o.passphrase) args.push("--passphrase", o.passphrase);
+  if (o.headAddr) args.push("--head-addr", o.headAddr);
+  if (o.isHead) args.push("--is-head", "1");
   const child = new Deno.Command(Deno.execPath(), {
     args,
     stdin: "piped",
@@ -171,6 +177,14 @@ export async function startCluster(n: number, o: StartOptions = {}): Promise<Nod
     Array.from({ length: n - 1 }, () => startNode({ ...o, seeds: [first.addr] })),
   );
   return [first, ...rest];
+}
+
+/** A free TCP port on 127.0.0.1 (for a node that must start later at a known address). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
 }
 
 /** Stop every node given (ignoring those already stopped). */
