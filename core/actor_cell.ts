@@ -62,6 +62,8 @@ export class ActorCell implements ActorContext {
   restarts = 0;
   /** Messages handled so far. */
   handled = 0;
+  /** Messages whose handling threw or rejected. */
+  errors = 0;
   readonly #host: CellHost;
   #actor: Actor | undefined;
   readonly #factory: (() => Actor | Promise<Actor>) | undefined;
@@ -292,6 +294,7 @@ export class ActorCell implements ActorContext {
       r = this.#invoke(kind, msg, args);
     } catch (e) {
       this.#busy = false;
+      this.errors++;
       this.#afterRun();
       return kind === TELL ? Promise.resolve() : Promise.reject(toPulsingError(e, this.label));
     }
@@ -332,6 +335,7 @@ export class ActorCell implements ActorContext {
         }
       }, (e) => {
         if (serial) this.#serialDone();
+        this.errors++;
         if (set.delete(d)) {
           if (set.size === 0) this.#idle?.();
           reject(toPulsingError(e, this.label));

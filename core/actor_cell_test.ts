@@ -400,3 +400,21 @@ Deno.test("spawn: a factory that throws rejects spawn; non-actors are refused", 
   await assert.rejects(() => system.spawn(null as never), TypeError);
   await system.shutdown();
 });
+
+Deno.test("cell counts handled messages and errors (sync throws and async rejections)", async () => {
+  const system = await pul.actorSystem({ logger: () => {} });
+  const ref = await system.spawn({
+    receive(m: unknown) {
+      if (m === "sync") throw new Error("s");
+      if (m === "async") return Promise.reject(new Error("a"));
+      return m;
+    },
+  }, { name: "counted" });
+  await ref.ask("ok");
+  await assert.rejects(ref.ask("sync"));
+  await assert.rejects(ref.ask("async"));
+  const cell = system.localCell("actors/counted")!;
+  assert.equal(cell.handled, 3);
+  assert.equal(cell.errors, 2);
+  await system.shutdown();
+});

@@ -150,6 +150,14 @@ export async function renderMetrics(system: ActorSystem, m: GatewayMetrics): Pro
   for (const c of cells) {
     out.push(`pulsing_actor_mailbox_depth{actor="${esc(c.name!)}"} ${c.mailboxDepth}`);
   }
+  head(
+    "pulsing_actor_errors_total",
+    "counter",
+    "Messages whose handling threw, per local named actor.",
+  );
+  for (const c of cells) {
+    out.push(`pulsing_actor_errors_total{actor="${esc(c.name!)}"} ${c.errors}`);
+  }
   head("pulsing_actor_restarts_total", "counter", "Supervised restarts of each local named actor.");
   for (const c of cells) {
     out.push(`pulsing_actor_restarts_total{actor="${esc(c.name!)}"} ${c.restarts}`);
