@@ -130,6 +130,13 @@ export {
   TORCHRUN_PORT_OFFSET,
 } from "./cluster/bootstrap.ts";
 export { expandHostlist } from "./cluster/hostlist.ts";
+export {
+  type ConsistentHashOptions,
+  ConsistentHashPolicy,
+  PowerOfTwoPolicy,
+  RandomPolicy,
+  RoundRobinPolicy,
+} from "./cluster/policy.ts";
 export type { StartWorkersOptions, WorkerInfo, WorkerPool } from "./cluster/workers.ts";
 export * as queue from "./queue/mod.ts";
 export * as topic from "./topic/mod.ts";
@@ -432,7 +439,12 @@ export async function resolve<T extends object>(
   options: ResolveProxyOptions<T> = {},
 ): Promise<ActorProxy<T> | AnyProxy> {
   const system = options.system ?? getSystem();
-  const ref = await system.resolve(name, { timeout: options.timeout, nodeId: options.nodeId });
+  const ref = await system.resolve(name, {
+    timeout: options.timeout,
+    nodeId: options.nodeId,
+    policy: options.policy,
+    key: options.key,
+  });
   return options.cls ? options.cls.proxy(ref) : asAny(ref);
 }
 

@@ -25,7 +25,7 @@ import { PulsingRuntimeError } from "./errors.ts";
 import { getSystem } from "./global.ts";
 import type { ActorId } from "./ids.ts";
 import type { SupervisionOptions } from "./supervision.ts";
-import type { ActorSystem, SpawnOptions } from "./system.ts";
+import type { ActorSystem, LoadBalancingPolicy, SpawnOptions } from "./system.ts";
 
 /**
  * Any function (the shape of a callable method).
@@ -368,6 +368,10 @@ export interface ProxyResolveOptions {
   nodeId?: string;
   /** The system to resolve on (default: the global one). */
   system?: ActorSystem;
+  /** How to choose among several instances (default round robin). */
+  policy?: LoadBalancingPolicy;
+  /** A routing key for key-based policies (consistent hashing). */
+  key?: string;
 }
 
 /** What the cluster layer sends to create an actor of a registered class on another node. */
@@ -506,7 +510,12 @@ export class ActorClass<T extends object, A extends unknown[]> {
   /** Resolve a typed proxy to an existing actor by name. */
   async resolve(name: string, options: ProxyResolveOptions = {}): Promise<ActorProxy<T>> {
     const system = options.system ?? getSystem();
-    const ref = await system.resolve(name, { timeout: options.timeout, nodeId: options.nodeId });
+    const ref = await system.resolve(name, {
+      timeout: options.timeout,
+      nodeId: options.nodeId,
+      policy: options.policy,
+      key: options.key,
+    });
     return this.proxy(ref);
   }
 }
