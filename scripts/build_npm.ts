@@ -14,7 +14,9 @@
  *   `npm:` specifiers of deno.json's `imports`; README.md and LICENSE copied.
  *
  * The set of modules is the import graph of deno.json's exports (`deno info --json`), so a
- * module that no export reaches is not shipped.
+ * module that no export reaches is not shipped — except modules the library starts by path at
+ * run time (`new URL("./worker_main.${ext}", import.meta.url)`, a subprocess entry), which
+ * {@linkcode runtimeEntries} finds and which are shipped with their own graphs.
  *
  * Usage: `deno task build:npm`, i.e.
  * `deno run -A --no-lock scripts/build_npm.ts [--out npm] [--no-types]`
@@ -172,6 +174,30 @@ export async function moduleGraph(root: string, entries: string[]): Promise<stri
   return [...files].sort();
 }
 
+/**
+ * Modules that `files` start by path rather than import: a relative `new URL("./x.ts", …)` or
+ * `new URL(\`./x.${ext}\`, import.meta.url)` naming an existing `.ts` file.
+ *
+ * @param files Absolute paths of the modules to scan.
+ * @returns Absolute paths of the `.ts` files they refer to that are not in `files`.
+ */
+export async function runtimeEntries(files: string[]): Promise<string[]> {
+  const found = new Set<string>();
+  const re =
+    /new URL\(\s*["'`](\.\.?\/[\w./-]+?)\.(?:ts|\$\{[^}]+\})["'`]\s*,\s*import\.meta\.url/g;
+  for (const f of files) {
+    const text = await Deno.readTextFile(f);
+    for (const m of text.matchAll(re)) {
+      const target = decodeURIComponent(new URL(`${m[1]}.ts`, `file://${f}`).pathname);
+      if (files.includes(target)) continue;
+      try {
+        if ((await Deno.stat(target)).isFile) found.add(target);
+      } catch { /* not a module of ours (e.g. an example in a comment) */ }
+    }
+  }
+  return [...found].sort();
+}
+
 /** Replace a relative `.ts`/`.mts` specifier's extension with `.js`/`.mjs`. */
 function toJsSpecifier(spec: string): string {
   return spec.replace(/\.ts$/, ".js").replace(/\.mts$/, ".mjs");
@@ -303,10 +329,30 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
   const exportsMap = typeof deno.exports === "string" ? { ".": deno.exports } : deno.exports;
   const { dependencies, aliases } = npmDependencies(deno.imports);
 
-  const files = await step(
-    "graph",
-    () => moduleGraph(root, Object.values(exportsMap).map((p) => p.replace(/^\.\//, ""))),
-  );
+  const files = await step("graph", async () => {
+    let files = await moduleGraph(
+      root,
+      Object.values(exportsMap).map((p) => p.replace(/^\.\//, "")),
+    );
+    for (
+      let extra = await runtimeEntries(files);
+      extra.length;
+      extra = await runtimeEntries(files)
+    ) {
+      log(
+        `build:npm: started by path at run time: ${
+          extra.map((e) => e.slice(root.length + 1)).join(", ")
+        }`,
+      );
+      files = [
+        ...new Set([
+          ...files,
+          ...await moduleGraph(root, extra.map((e) => e.slice(root.length + 1))),
+        ]),
+      ].sort();
+    }
+    return files;
+  });
   if (outDir === root || !outDir.startsWith(root + "/")) {
     throw new Error(`refusing to empty ${outDir}: not a folder inside ${root}`);
   }

@@ -8,11 +8,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as pul from "../../mod.ts";
 import { defaultTransport } from "../../cluster/transport/mod.ts";
 import { serveHttp } from "../../http/mod.ts";
+import { startWorkers } from "../../cluster/workers.ts";
 
 const PKG = "@pulsing/pulsing";
 
@@ -99,6 +100,34 @@ Deno.test("node package: the HTTP gateway serves over node:http", async () => {
     await res.body?.cancel();
   } finally {
     await gw.close();
+    await system.shutdown();
+  }
+});
+
+Deno.test("node package: local workers run the shipped worker_main.js under Node", async () => {
+  // A module of actor classes, as a user writes it: plain JS importing the package by name.
+  const classes = new URL("./_worker_classes.mjs", import.meta.url);
+  writeFileSync(
+    classes,
+    `import * as pul from "${PKG}";
+export const WorkerProbe = pul.remote(class WorkerProbe {
+  where() { return { pid: process.pid, deno: typeof globalThis.Deno }; }
+}, { name: "WorkerProbe" });
+`,
+  );
+  const { WorkerProbe } = await import(classes.href);
+  // deno-lint-ignore no-explicit-any
+  const proc = (globalThis as any).process;
+  const system = await pul.actorSystem({ addr: "127.0.0.1:0", logger: () => {} });
+  try {
+    const pool = await startWorkers(system, 1, { modules: [classes] });
+    assert.equal(pool.workers.length, 1);
+    const probe = await WorkerProbe.spawn({ system, placement: "remote" });
+    const where = await probe.where();
+    assert.equal(where.pid, pool.workers[0].pid);
+    assert.notEqual(where.pid, proc.pid);
+    assert.equal(where.deno, "undefined");
+  } finally {
     await system.shutdown();
   }
 });
