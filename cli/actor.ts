@@ -114,13 +114,15 @@ export async function runActor(argv: readonly string[]): Promise<number> {
     await pul.shutdown();
     throw e;
   }
-  console.log(`[${name}] Started at ${system.addr}`);
-  return await untilSignal(async (signal) => {
+  // Listen for signals before saying "Started": whoever waits for that line may signal at once.
+  const stopped = untilSignal(async (signal) => {
     console.error(`[${name}] ${signal}: stopping (send it again to force exit)`);
     await system.stop(path);
     await pul.shutdown();
     console.error(`[${name}] Stopped, left the cluster`);
   });
+  console.log(`[${name}] Started at ${system.addr}`);
+  return await stopped;
 }
 
 /** Wait for SIGINT/SIGTERM, run `stop`, resolve 0; a second signal exits at once with 1. */

@@ -368,6 +368,40 @@ export const Greeter = pul.remote(class Greeter {
       }
     });
 
+    await t.step("actor: a second signal while stopping forces exit 1", async () => {
+      const dir = await Deno.makeTempDir({ prefix: "pulsing_cli_" });
+      try {
+        const mod = `${dir}/idle.ts`;
+        await Deno.writeTextFile(
+          mod,
+          `import * as pul from ${JSON.stringify(MOD)};
+export const Idle = pul.remote(class Idle {
+  // onStop takes a while, so the second signal lands during the graceful stop.
+  async onStop() { await new Promise((r) => setTimeout(r, 3000)); }
+  ping() { return "pong"; }
+});
+`,
+        );
+        const proc = new LiveCli(["actor", mod, "Idle", "--name", "idle", ...seeds]);
+        try {
+          await proc.waitLines(1);
+          proc.kill("SIGINT");
+          await eventually(
+            "graceful stop began",
+            () => Promise.resolve(/stopping/.test(proc.stderr)),
+          );
+          proc.kill("SIGTERM");
+          assert.equal(await proc.exit(), 1, proc.stderr);
+          assert.match(proc.stderr, /SIGTERM again: forced exit/);
+        } finally {
+          proc.kill("SIGKILL");
+          await proc.exit();
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
     await t.step("actor: errors before start are one line", async () => {
       const dir = await Deno.makeTempDir({ prefix: "pulsing_cli_" });
       try {
