@@ -40,6 +40,7 @@ export function parsePrometheus(text: string): Sample[] {
       labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\(.)/g, "$1");
     }
     const value = m[3] === "+Inf" ? Infinity : m[3] === "-Inf" ? -Infinity : Number(m[3]);
+    if (Number.isNaN(value) && m[3] !== "NaN") continue; // not a sample line
     out.push({ name: m[1], labels, value });
   }
   return out;
