@@ -297,8 +297,9 @@ export async function main(): Promise<string> {
 `;
 
 /**
- * Type-check {@linkcode CONSUMER} against the installed package (tsc, `nodenext` resolution,
- * `skipLibCheck: false` so the package's own `.d.ts` files are checked too).
+ * Type-check {@linkcode CONSUMER}, plus a type-only import of every other export of the
+ * package, against the installed package (tsc, `nodenext` resolution, `skipLibCheck: false` so
+ * the package's own `.d.ts` files are checked too).
  *
  * @param runDir The project folder the package is installed in.
  * @returns tsc's diagnostics, empty when clean.
@@ -306,7 +307,17 @@ export async function main(): Promise<string> {
 export async function checkTypes(runDir: string): Promise<string> {
   const dir = `${runDir}/types`;
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(`${dir}/consumer.ts`, CONSUMER);
+  const pkg = JSON.parse(
+    await Deno.readTextFile(`${runDir}/node_modules/@pulsing/pulsing/package.json`),
+  ) as { name: string; exports: Record<string, unknown> };
+  const others = Object.keys(pkg.exports)
+    .filter((k) => ![".", "./core", "./http", "./package.json"].includes(k))
+    .map((k, i) =>
+      `import type * as other${i} from "${pkg.name}${k.slice(1)}";\n` +
+      `export type Other${i} = keyof typeof other${i};\n`
+    )
+    .join("");
+  await Deno.writeTextFile(`${dir}/consumer.ts`, CONSUMER + others);
   await Deno.writeTextFile(
     `${dir}/tsconfig.json`,
     JSON.stringify({
