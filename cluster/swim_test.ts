@@ -1,21 +1,13 @@
 /**
- * SWIM membership proven in a deterministic simulation: a virtual clock, a seeded random
- * source, and a simulated network with per-link loss and delay, crashes (stop responding),
- * hangs (stop responding, later resume with the queued messages and overdue timers, like
- * SIGSTOP/SIGCONT) and partitions. No sockets, no real time.
+ * SWIM membership proven in a deterministic simulation (`swim_sim.ts`): a virtual clock, a
+ * seeded random source, and a simulated network with per-link loss and delay, crashes, hangs
+ * (SIGSTOP/SIGCONT), partitions and stale connections. No sockets, no real time.
  *
  * Set SWIM_SIM_LOG=1 to print the measured numbers.
  */
-import {
-  type Member,
-  type MemberEvent,
-  type MemberRecord,
-  Swim,
-  type SwimClock,
-  type SwimConfig,
-  type SwimMessage,
-  type SwimTimer,
-} from "./swim.ts";
+import type { Member, MemberEvent, MemberRecord, SwimConfig, SwimMessage } from "./swim.ts";
+import { Swim } from "./swim.ts";
+import { measureDetection, measureMessageRate, rng, SwimSim as Sim } from "./swim_sim.ts";
 
 // ------------------------------------------------------------------ assertions (no imports)
 
@@ -26,282 +18,6 @@ function assert(cond: unknown, msg = "assertion failed"): asserts cond {
 function assertEquals(actual: unknown, expected: unknown): void {
   const a = JSON.stringify(actual), e = JSON.stringify(expected);
   if (a !== e) throw new Error(`expected ${e}, got ${a}`);
-}
-
-// ------------------------------------------------------------------ simulator
-
-/** mulberry32: small, fast, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Status = "up" | "crashed" | "hung";
-
-interface SimNode {
-  addr: string;
-  swim: Swim;
-  status: Status;
-  inbox: [string, SwimMessage][];
-  deferred: (() => void)[];
-  sent: number;
-  events: MemberEvent[];
-  isolatedReports: boolean[];
-  broadcasts: [string, unknown][];
-}
-
-interface Ev {
-  at: number;
-  seq: number;
-  fn: () => void;
-  owner?: SimNode;
-  cancelled: boolean;
-}
-
-class Heap {
-  #a: Ev[] = [];
-  get size(): number {
-    return this.#a.length;
-  }
-  peek(): Ev | undefined {
-    return this.#a[0];
-  }
-  #less(i: number, j: number): boolean {
-    const x = this.#a[i], y = this.#a[j];
-    return x.at < y.at || (x.at === y.at && x.seq < y.seq);
-  }
-  push(e: Ev): void {
-    const a = this.#a;
-    a.push(e);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.#less(i, p)) break;
-      [a[i], a[p]] = [a[p], a[i]];
-      i = p;
-    }
-  }
-  pop(): Ev | undefined {
-    const a = this.#a;
-    if (a.length === 0) return undefined;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < a.length && this.#less(l, m)) m = l;
-        if (r < a.length && this.#less(r, m)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-class Sim {
-  now = 0;
-  rand: () => number;
-  /** Probability that any message is lost. */
-  loss = 0;
-  /** Extra per-link loss, by "from>to". */
-  linkLoss: Map<string, number> = new Map();
-  /** Drop messages for which this returns true (targeted faults). */
-  drop: ((from: string, to: string, msg: SwimMessage) => boolean) | undefined;
-  /** One-way delay in ms. */
-  delay: () => number;
-  /** addr -> partition group; messages between different groups are dropped. */
-  groups: Map<string, number> | undefined;
-  nodes: Map<string, SimNode> = new Map();
-  totalSent = 0;
-  sentByType: Map<string, number> = new Map();
-  #heap = new Heap();
-  #seq = 0;
-  #ids = 0;
-  config: Partial<SwimConfig>;
-
-  constructor(seed: number, config: Partial<SwimConfig> = {}) {
-    this.rand = rng(seed);
-    this.delay = () => 0.2 + this.rand() * 0.8;
-    this.config = config;
-  }
-
-  schedule(ms: number, fn: () => void, owner?: SimNode): Ev {
-    const e: Ev = { at: this.now + Math.max(0, ms), seq: ++this.#seq, fn, owner, cancelled: false };
-    this.#heap.push(e);
-    return e;
-  }
-
-  clockFor(owner: () => SimNode): SwimClock {
-    return {
-      now: () => this.now,
-      setTimer: (fn: () => void, ms: number): SwimTimer => {
-        const e = this.schedule(ms, fn, owner());
-        return { cancel: () => (e.cancelled = true) };
-      },
-    };
-  }
-
-  /** Create (not start) a node at `addr` with a fresh node id; replaces a previous one. */
-  add(addr: string, config: Partial<SwimConfig> = {}): SimNode {
-    const node: SimNode = {
-      addr,
-      swim: undefined as unknown as Swim, // set just below
-      status: "up",
-      inbox: [],
-      deferred: [],
-      sent: 0,
-      events: [],
-      isolatedReports: [],
-      broadcasts: [],
-    };
-    const nodeId = `${addr}#${++this.#ids}`;
-    const seed = Math.floor(this.rand() * 2 ** 32);
-    node.swim = new Swim({
-      nodeId,
-      addr,
-      send: (to, msg) => this.#send(node, to, msg),
-      clock: this.clockFor(() => node),
-      random: rng(seed),
-      config: { ...this.config, ...config },
-      onChange: (e) => node.events.push(e),
-      onIsolated: (v) => node.isolatedReports.push(v),
-      onBroadcast: (origin, data) => node.broadcasts.push([origin, data]),
-    });
-    const old = this.nodes.get(addr);
-    if (old) old.status = "crashed";
-    this.nodes.set(addr, node);
-    return node;
-  }
-
-  #send(from: SimNode, to: string, msg: SwimMessage): void {
-    if (from.status !== "up") return;
-    from.sent++;
-    this.totalSent++;
-    this.sentByType.set(msg.t, (this.sentByType.get(msg.t) ?? 0) + 1);
-    if (this.rand() < this.loss) return;
-    const ll = this.linkLoss.get(`${from.addr}>${to}`);
-    if (ll !== undefined && this.rand() < ll) return;
-    if (this.drop?.(from.addr, to, msg)) return;
-    if (this.groups && this.groups.get(from.addr) !== this.groups.get(to)) return;
-    const copy = structuredClone(msg); // what crosses the wire is plain data
-    this.schedule(this.delay(), () => {
-      const dst = this.nodes.get(to);
-      if (!dst || dst.status === "crashed") return;
-      if (this.groups && this.groups.get(from.addr) !== this.groups.get(to)) return;
-      if (dst.status === "hung") dst.inbox.push([from.addr, copy]);
-      else dst.swim.receive(from.addr, copy);
-    });
-  }
-
-  crash(addr: string): void {
-    this.nodes.get(addr)!.status = "crashed";
-  }
-
-  hang(addr: string): void {
-    this.nodes.get(addr)!.status = "hung";
-  }
-
-  /**
-   * SIGCONT: the node runs again. Its overdue timers and the messages queued while it was
-   * stopped are processed in either order (`timersFirst` is the harder one).
-   */
-  resume(addr: string, timersFirst = false): void {
-    const n = this.nodes.get(addr)!;
-    n.status = "up";
-    const inbox = n.inbox.splice(0);
-    const deferred = n.deferred.splice(0);
-    const msgs = () => {
-      for (const [from, msg] of inbox) n.swim.receive(from, msg);
-    };
-    if (!timersFirst) msgs();
-    for (const fn of deferred) fn();
-    if (timersFirst) msgs();
-  }
-
-  /** Advance virtual time to `t`, running everything due. */
-  runUntil(t: number): void {
-    for (;;) {
-      const e = this.#heap.peek();
-      if (!e || e.at > t) break;
-      this.#heap.pop();
-      if (e.cancelled) continue;
-      this.now = e.at;
-      const o = e.owner;
-      if (o) {
-        if (o.status === "crashed") continue;
-        if (o.status === "hung") {
-          o.deferred.push(e.fn);
-          continue;
-        }
-      }
-      e.fn();
-    }
-    this.now = t;
-  }
-
-  run(ms: number): void {
-    this.runUntil(this.now + ms);
-  }
-
-  /** Run until `pred` holds (checked every `stepMs`); returns the elapsed ms or -1. */
-  runUntilTrue(pred: () => boolean, maxMs: number, stepMs = 5): number {
-    const start = this.now;
-    while (this.now - start <= maxMs) {
-      if (pred()) return this.now - start;
-      this.run(stepMs);
-    }
-    return pred() ? this.now - start : -1;
-  }
-
-  up(): SimNode[] {
-    return [...this.nodes.values()].filter((n) => n.status === "up");
-  }
-
-  /** Every up node sees every other up node alive. */
-  converged(): boolean {
-    const up = this.up();
-    const ids = up.map((n) => n.swim.nodeId);
-    return up.every((n) =>
-      ids.every((id) => id === n.swim.nodeId || n.swim.member(id)?.state === "alive")
-    );
-  }
-
-  /** Every up node other than `nodeId` itself sees `nodeId` in `state`. */
-  allSee(nodeId: string, state: Member["state"]): boolean {
-    return this.up().every((n) =>
-      n.swim.nodeId === nodeId || n.swim.member(nodeId)?.state === state
-    );
-  }
-
-  /** Start `n` nodes n0..n(n-1); n0 starts alone, the others join it at `staggerMs` steps. */
-  async cluster(n: number, staggerMs = 0): Promise<SimNode[]> {
-    const nodes: SimNode[] = [];
-    for (let i = 0; i < n; i++) nodes.push(this.add(`n${i}`));
-    nodes[0].swim.start();
-    const joins: Promise<unknown>[] = [];
-    for (let i = 1; i < n; i++) {
-      if (staggerMs > 0) this.run(staggerMs);
-      joins.push(nodes[i].swim.join([nodes[0].addr]));
-    }
-    this.run(10);
-    await Promise.all(joins);
-    return nodes;
-  }
-
-  stopAll(): void {
-    for (const n of this.nodes.values()) n.swim.stop();
-  }
 }
 
 const LOG = (() => {
@@ -330,7 +46,7 @@ function harness(config: Partial<SwimConfig> = {}): {
     nodeId: "me",
     addr: "A",
     send: (to, msg) => sent.push([to, structuredClone(msg)]),
-    clock: sim.clockFor(() => undefined as unknown as SimNode),
+    clock: sim.clockFor(() => undefined),
     random: rng(7),
     config,
     onChange: (e) => events.push(e),
@@ -467,24 +183,8 @@ async function detect(
   seed: number,
   how: "crash" | "hang",
 ): Promise<{ first: number; all: number }> {
-  const sim = new Sim(seed);
-  const nodes = await sim.cluster(n, 5);
-  assert(sim.runUntilTrue(() => sim.converged(), 20_000, 10) >= 0);
-  sim.run(3000 + sim.rand() * 200);
-  const victim = nodes[1 + Math.floor(sim.rand() * (n - 1))];
-  const id = victim.swim.nodeId;
-  const t0 = sim.now;
-  if (how === "crash") sim.crash(victim.addr);
-  else sim.hang(victim.addr);
-  const first = sim.runUntilTrue(
-    () => sim.up().some((x) => x.swim.member(id)?.state === "dead"),
-    30_000,
-    5,
-  );
-  sim.runUntilTrue(() => sim.allSee(id, "dead"), 30_000, 5);
-  const all = sim.now - t0;
-  sim.stopAll();
-  return { first, all };
+  const r = await measureDetection(n, seed, how);
+  return { first: r.firstMs, all: r.allMs };
 }
 
 Deno.test("sim: a crashed node is declared dead by everyone within ~2 s (n = 10, 5 seeds)", async () => {
@@ -646,17 +346,8 @@ Deno.test("sim: a restarted node (same address, new id) becomes alive and the ol
 });
 
 async function msgRate(n: number, seed: number): Promise<{ perNodePerPeriod: number }> {
-  const sim = new Sim(seed);
-  await sim.cluster(n, 5);
-  assert(sim.runUntilTrue(() => sim.converged(), 30_000, 20) >= 0);
-  sim.run(5000);
-  const before = sim.totalSent;
-  const ms = 30_000;
-  sim.run(ms);
-  const periods = ms / 200;
-  const perNodePerPeriod = (sim.totalSent - before) / n / periods;
-  sim.stopAll();
-  return { perNodePerPeriod };
+  const perSec = await measureMessageRate(n, seed, 30_000);
+  return { perNodePerPeriod: perSec * 200 / 1000 };
 }
 
 Deno.test("sim: messages per node per period stay flat from n = 10 to n = 100", async () => {
