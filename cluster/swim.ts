@@ -741,9 +741,16 @@ export class Swim {
     const from = m.from;
     if (Array.isArray(m.g)) this.#applyGossip(m.g);
     if (Array.isArray(m.u)) this.#applyBroadcasts(m.u);
-    if (m.t !== "sync" && m.t !== "sync-ack" && !this.#members.has(from) && !this.#leaving) {
-      // A live node we have never heard of (its alive record did not reach us): exchange full
-      // state with it, at most once per second per address.
+    if (
+      m.t !== "sync" && m.t !== "sync-ack" && !this.#leaving &&
+      this.#members.get(from)?.member.state !== "alive" &&
+      this.#members.get(from)?.member.state !== "suspect" &&
+      this.#members.get(from)?.member.state !== "left"
+    ) {
+      // A running node we have never heard of (its alive record did not reach us), or one we
+      // declared dead (it was paused, or partitioned away, and its refutation has not reached
+      // us): exchange full state with it, at most once per second per address. Ours tells it
+      // it is dead, so it refutes in its answer.
       const last = this.#unknownSyncs.get(fromAddr);
       const now = this.#now();
       if (last === undefined || now - last >= 1000) {
@@ -799,12 +806,7 @@ export class Swim {
       this.#probe = undefined;
       if (!p.acked && !late) this.#suspect(p.target, this.#self.nodeId);
     }
-    if (late) {
-      // Back from a pause: our view is stale. Pull a fresh one now (suspicions that expired
-      // while we were paused start over, see #scheduleSuspicion).
-      const live = this.#liveOthers();
-      if (live.length > 0) this.#sendSync(this.#pick(live).member.addr, false);
-    }
+    if (late) this.#afterPause();
     if (now >= this.#nextGcAt) {
       this.#nextGcAt = now + 1000;
       this.#gc(now);
@@ -854,6 +856,34 @@ export class Swim {
       probe.timer = this.#clock.setTimer(() => this.#probeTimeout(probe), c.probeTimeoutMs);
     }
     this.#scheduleTick(c.periodMs);
+  }
+
+  /**
+   * Back from a pause (SIGSTOP, a long GC, a starved event loop): others may have suspected us
+   * or declared us dead, and our view is stale. Refute at once with a higher incarnation (it
+   * supersedes any suspicion or death of the old one) and pull a fresh view. What we send first
+   * may be lost — the others closed their connections to a dead member, and the transport
+   * notices only after the first sends — so one period later announce our alive record
+   * directly to up to `leaveFanout` members (as `leave()` does with its "left" record: one
+   * message each, once per pause), queue it again with a fresh budget, and exchange full state
+   * with another member. Suspicions that expired while we were paused start over (see
+   * #scheduleSuspicion).
+   */
+  #afterPause(): void {
+    this.#self.incarnation++;
+    this.#enqueueRecord(this.#selfRecord());
+    const live = this.#liveOthers();
+    if (live.length > 0) this.#sendSync(this.#pick(live).member.addr, false);
+    this.#clock.setTimer(() => {
+      if (!this.#running || this.#leaving) return;
+      const rec = this.#selfRecord();
+      this.#enqueueRecord(rec);
+      const live = this.#shuffle(this.#liveOthers());
+      for (const e of live.slice(0, this.config.leaveFanout)) {
+        this.#sendMsg(e.member.addr, { t: "gossip", from: this.#self.nodeId, g: [rec] }, false);
+      }
+      if (live.length > 0) this.#sendSync(this.#pick(live).member.addr, false);
+    }, this.config.periodMs);
   }
 
   #scheduleTick(ms: number): void {
@@ -1167,7 +1197,13 @@ export class Swim {
     if (this.#leaving) return;
     const s = this.#self;
     if (r.state === "alive" && r.incarnation <= s.incarnation) return;
-    if (r.state !== "alive" && r.incarnation < s.incarnation) return;
+    if (r.state !== "alive" && r.incarnation < s.incarnation) {
+      // We already refuted this, but the sender has not heard: our refutation may have used up
+      // its budget on messages that were lost (after a pause, on connections the others had
+      // closed). Send it again, with a fresh budget.
+      if (!this.#queue.get(`m:${s.nodeId}`)) this.#enqueueRecord(this.#selfRecord());
+      return;
+    }
     // Someone thinks we are suspect, dead or gone (or holds a newer record of us): refute.
     s.incarnation = r.incarnation + 1;
     this.#enqueueRecord(this.#selfRecord());
@@ -1362,6 +1398,10 @@ export class Swim {
       for (const [k, it] of items) {
         if (g.length + u.length >= cap) break;
         if (k === skip) continue;
+        // The receiver knows its own alive record best: do not spend a transmission on it.
+        if (forId !== undefined && it.record?.nodeId === forId && it.record.state === "alive") {
+          continue;
+        }
         if (it.record) g.push(it.record);
         else if (it.user) u.push(it.user);
         if (++it.transmits >= limit) this.#queue.delete(k);
