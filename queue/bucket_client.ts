@@ -1,8 +1,12 @@
 /**
  * The client side of the queue's buckets: finds (or creates) the bucket actors, caches their
  * references per system, checks that a bucket found in the cluster has the configuration this
- * handle expects, and retries a call once the bucket is re-resolved when its node or actor is
- * gone.
+ * handle expects, and when the bucket's node or actor is gone, locates it again (on the new
+ * owner, once the membership has declared the node dead) and retries the call.
+ *
+ * A client notices when the bucket it talks to is another actor than before (its node died
+ * and the bucket was re-created elsewhere): {@linkcode BucketClient.relocations} grows, and
+ * with the memory backend a warning says that the records stored there are lost.
  *
  * @module
  */
@@ -11,7 +15,7 @@ import type { ActorRef } from "../core/actor_ref.ts";
 import { PulsingRuntimeError } from "../core/errors.ts";
 import type { ActorSystem } from "../core/system.ts";
 import { type BucketConfig, type BucketInfo, QueueBucketActor } from "./bucket_actor.ts";
-import { bucketActorName, findOrSpawn, PlacedActor } from "./placement.ts";
+import { bucketActorName, findOrSpawn, permanent, PlacedActor } from "./placement.ts";
 
 /**
  * Calls one bucket of a queue, wherever it lives.
@@ -31,6 +35,8 @@ export class BucketClient extends PlacedActor {
   /** The configuration the bucket is created with, and must have when found. */
   readonly config: BucketConfig;
   #verified: ActorRef | undefined;
+  #actor: string | undefined;
+  #relocations = 0;
 
   /** A client of bucket `config.bucketId` of queue `config.topic`. */
   constructor(system: ActorSystem, config: BucketConfig) {
@@ -53,16 +59,56 @@ export class BucketClient extends PlacedActor {
   override async ref(): Promise<ActorRef> {
     const ref = await super.ref();
     if (ref === this.#verified) return ref;
-    const have = (await ref.call("info", []) as BucketInfo).config;
+    let info: BucketInfo;
+    try {
+      info = await ref.call("info", []) as BucketInfo;
+    } catch (e) {
+      this.invalidate(ref); // gone already: locate it again on the next try
+      throw e;
+    }
+    const have = info.config;
     const c = this.config;
     if (have.numBuckets !== c.numBuckets || have.backend !== c.backend) {
-      throw new PulsingRuntimeError(
-        `Queue "${c.topic}" bucket ${c.bucketId} exists with numBuckets=${have.numBuckets} ` +
-          `and backend "${have.backend}", but this handle uses numBuckets=${c.numBuckets} and ` +
-          `backend "${c.backend}": open the queue with the same options everywhere`,
+      throw permanent(
+        new PulsingRuntimeError(
+          `Queue "${c.topic}" bucket ${c.bucketId} exists with numBuckets=${have.numBuckets} ` +
+            `and backend "${have.backend}", but this handle uses numBuckets=${c.numBuckets} and ` +
+            `backend "${c.backend}": open the queue with the same options everywhere`,
+        ),
       );
     }
+    const actor = ref.actorId.value;
+    if (this.#actor !== undefined && this.#actor !== actor) {
+      this.#relocations++;
+      const durable = c.backend !== "memory";
+      this.system.log(
+        durable ? "info" : "warn",
+        `queue "${c.topic}" bucket ${c.bucketId} is now actor ${actor} on node ` +
+          `${ref.nodeId.value} (the previous one is gone)` +
+          (durable
+            ? `; backend "${c.backend}" reopened ${have.storagePath ?? "its storage"} there`
+            : "; memory backend: the records stored in the previous bucket are lost"),
+      );
+    }
+    this.#actor = actor;
     this.#verified = ref;
     return ref;
+  }
+
+  /**
+   * How many times this client found its bucket replaced by another actor (its node died and
+   * the bucket was re-created on the new owner). A reader uses it to restart the bucket from
+   * offset 0 with the memory backend, whose records were lost.
+   */
+  get relocations(): number {
+    return this.#relocations;
+  }
+
+  /** With the memory backend, say that the bucket's records go with its node. */
+  protected override lossNote(): string {
+    return this.config.backend === "memory"
+      ? `; memory backend: the records of queue "${this.config.topic}" bucket ` +
+        `${this.config.bucketId} are lost if its node died`
+      : "";
   }
 }

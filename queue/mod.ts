@@ -42,6 +42,7 @@ export {
 } from "./queue.ts";
 export {
   assignBuckets,
+  discoverQueue,
   type QueueBatchesOptions,
   type QueueGetOptions,
   QueueReader,
@@ -116,7 +117,8 @@ export function write(
  *
  * @param topic The queue topic.
  * @param options `rank`/`worldSize`, `bucketId` or `bucketIds`; storage options matching the
- * writers'; the system (default: the global one).
+ * writers' (those not given are taken from the existing queue); the system (default: the
+ * global one).
  * @returns The {@linkcode QueueReader}.
  * @throws {PulsingRuntimeError} If no system is given and Pulsing is not initialized.
  *

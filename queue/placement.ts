@@ -187,24 +187,55 @@ export function isAlreadyExists(e: unknown): boolean {
   return e instanceof Error && /already exists/i.test(e.message);
 }
 
+const permanentErrors = new WeakSet<object>();
+
 /**
- * Whether a failed call may succeed against a freshly resolved actor: a framework error (the
- * actor or its node is gone, a connection dropped), not an error raised by the actor's code.
+ * Mark an error as final for {@linkcode PlacedActor.call}: it is not retried even though it is
+ * a `PulsingRuntimeError` (e.g. a bucket found with another configuration).
+ *
+ * @param e The error.
+ * @returns The same error.
  *
  * @example
  * ```ts
  * import { PulsingRuntimeError } from "../core/errors.ts";
+ * import { isRetryable, permanent } from "./placement.ts";
+ * console.log(isRetryable(permanent(new PulsingRuntimeError("wrong config")))); // false
+ * ```
+ */
+export function permanent<E extends object>(e: E): E {
+  permanentErrors.add(e);
+  return e;
+}
+
+/**
+ * Whether a failed call may succeed against a freshly resolved actor: a framework error (the
+ * actor or its node is gone, a connection dropped), not an error raised by the actor's code,
+ * nor one marked {@linkcode permanent}.
+ *
+ * @example
+ * ```ts
+ * import { PulsingActorError, PulsingRuntimeError } from "../core/errors.ts";
  * import { isRetryable } from "./placement.ts";
  * console.log(isRetryable(new PulsingRuntimeError("Actor not found: x"))); // true
  * console.log(isRetryable(new PulsingActorError("bad record"))); // false
  * ```
  */
 export function isRetryable(e: unknown): boolean {
-  return e instanceof PulsingRuntimeError && !/shut down/i.test(e.message);
+  return e instanceof PulsingRuntimeError && !permanentErrors.has(e) &&
+    !/shut down/i.test(e.message);
 }
 
-/** How many times a call is tried when the actor is unreachable (the first try included). */
-const ATTEMPTS = 3;
+/**
+ * How long (ms) {@linkcode PlacedActor.call} keeps locating an unreachable actor again before
+ * it gives up: long enough for the membership to declare a killed node dead (about 1.5 s) and
+ * for the actor to be found, or created, on the new owner.
+ */
+export const FAILOVER_WINDOW_MS = 6_000;
+
+/** First and largest pause between two tries of an unreachable actor (ms). */
+const BACKOFF_MIN_MS = 50;
+const BACKOFF_MAX_MS = 400;
 
 type Entry = { promise: Promise<ActorRef>; ref?: ActorRef };
 
@@ -212,10 +243,29 @@ function directory(system: ActorSystem): Map<string, Entry> {
   return system.extension("pulsing.placed", () => new Map<string, Entry>());
 }
 
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
 /**
  * A client of one well-known actor (a bucket, a broker) wherever it lives: locates it once per
  * system (the reference is shared by every handle of that system), and when a call fails
- * because the actor or its node is gone, locates it again and retries (3 tries in all).
+ * because the actor or its node is gone (a framework error, see {@linkcode isRetryable}),
+ * locates it again and retries with a growing pause (50 ms to 400 ms) for up to
+ * {@linkcode FAILOVER_WINDOW_MS}. While a killed node is only suspected, the name still points
+ * at it and the tries fail fast; once the membership declares it dead (about 1.5 s), its names
+ * are dropped and the locate finds, or creates, the actor on the new owner (rendezvous over
+ * the remaining alive members). After the window the call fails with a
+ * `PulsingRuntimeError` that says the actor is unreachable.
  *
  * A retried call whose first try did reach the actor before the connection dropped runs
  * twice: calls through this client are at-least-once under node failure.
@@ -269,16 +319,43 @@ export class PlacedActor {
     if (e && (ref === undefined || e.ref === ref)) refs.delete(this.name);
   }
 
-  /** Call a method, locating the actor again and retrying when it is unreachable. */
+  /**
+   * What to add to the "unreachable" error (subclasses: what was lost with the actor).
+   *
+   * @returns Text appended to the message, or `""`.
+   */
+  protected lossNote(): string {
+    return "";
+  }
+
+  /**
+   * Call a method, locating the actor again and retrying while it is unreachable (see the
+   * class documentation).
+   *
+   * @throws {PulsingRuntimeError} When the actor stays unreachable for the failover window.
+   */
   async call<T = unknown>(method: string, args: unknown[], options?: CallOptions): Promise<T> {
+    let deadline: number | undefined;
+    let delay = BACKOFF_MIN_MS;
     for (let attempt = 1;; attempt++) {
-      const ref = await this.ref();
+      let ref: ActorRef | undefined;
       try {
+        ref = await this.ref();
         return await ref.call(method, args, options) as T;
       } catch (e) {
-        if (attempt >= ATTEMPTS || !isRetryable(e) || options?.signal?.aborted) throw e;
-        this.invalidate(ref);
-        await new Promise((r) => setTimeout(r, 50 * attempt));
+        if (!isRetryable(e) || options?.signal?.aborted || this.system.isShutdown) throw e;
+        if (ref) this.invalidate(ref);
+        deadline ??= Date.now() + FAILOVER_WINDOW_MS;
+        if (Date.now() + delay > deadline) {
+          throw new PulsingRuntimeError(
+            `${this.name} is unreachable: ${attempt} tries over ${FAILOVER_WINDOW_MS} ms ` +
+              `found no live home for it (last error: ${(e as Error)?.message ?? e})` +
+              this.lossNote(),
+            { cause: e },
+          );
+        }
+        await pause(delay, options?.signal);
+        delay = Math.min(delay * 2, BACKOFF_MAX_MS);
       }
     }
   }

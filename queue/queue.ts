@@ -21,10 +21,17 @@
  *   that one `put`'s records for one bucket are never split). A record is visible to every
  *   reader once its `put` has resolved. `flush()` waits for every pending put of this handle
  *   and makes durable backends durable (sqlite: fsync).
- * - **Failures**: with the memory backend, the records of a bucket are lost if its node dies;
- *   the next call creates an empty bucket on the new owner. With sqlite, they come back when
- *   the bucket is hosted again on the same storage path. A put retried after a connection
- *   failure may be stored twice (at-least-once under failure).
+ * - **Failures**: when the node holding a bucket dies (even `kill -9`), the next call to that
+ *   bucket finds its new owner — rendezvous over the remaining alive members — once the
+ *   membership has declared the node dead (about 1.5 s); until then the call keeps retrying
+ *   with a growing pause (`FAILOVER_WINDOW_MS`, 6 s, in `placement.ts`) and only then fails
+ *   with a `PulsingRuntimeError` saying the bucket is unreachable.
+ *   **With the memory backend the records of that bucket are lost**: the new owner creates an
+ *   empty bucket (a warning is logged on the client that notices, and readers restart that
+ *   bucket at offset 0). With sqlite, the records come back when the bucket is opened again
+ *   on the same storage path: when the node returns (same address and storage path), or on
+ *   the new owner if it sees the same file system. A put retried after a connection failure
+ *   may be stored twice (at-least-once under failure).
  *
  * @module
  */
@@ -44,9 +51,9 @@ export const QueueErrorCode = {
 
 /** Options shared by {@linkcode writeQueue} and `readQueue`: how the buckets are stored. */
 export interface QueueStorageOptions {
-  /** Number of buckets (default 4). Writers and readers of a topic must agree. */
+  /** Number of buckets (default 4; a reader takes the existing queue's). Writers and readers of a topic must agree. */
   numBuckets?: number;
-  /** Backend name: `"memory"` (default), `"sqlite"`, or one registered on every node. */
+  /** Backend name: `"memory"` (default; a reader takes the existing queue's), `"sqlite"`, or one registered on every node. */
   backend?: string;
   /** Backend-specific options (e.g. `{ synchronous: "full" }` for sqlite). */
   backendOptions?: Record<string, unknown>;

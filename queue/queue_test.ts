@@ -329,6 +329,49 @@ Deno.test("queue: a reader with other storage options than the bucket's is refus
   });
 });
 
+Deno.test("queue: a reader without numBuckets/backend takes them from the existing queue", async () => {
+  await withSystem(async (system) => {
+    const q = await queue.writeQueue(system, "found2", { numBuckets: 2 });
+    await q.put(Array.from({ length: 20 }, (_, i) => ({ id: i })));
+    const r = await queue.readQueue(system, "found2");
+    assert.equal(r.numBuckets, 2);
+    assert.deepEqual(r.bucketIds, [0, 1]);
+    assert.equal((await drain(r)).length, 20);
+    const r1 = await queue.readQueue(system, "found2", { rank: 1, worldSize: 2 });
+    assert.deepEqual(r1.bucketIds, [1]);
+    // only bucket 1 exists: found through the registry
+    const q3 = await queue.writeQueue(system, "found3", { numBuckets: 3 });
+    let id = 0;
+    while (q3.getBucketId(id) !== 1) id++;
+    await q3.put({ id });
+    assert.equal((await queue.readQueue(system, "found3")).numBuckets, 3);
+    // no queue yet: the default
+    assert.equal((await queue.readQueue(system, "not_there_yet")).numBuckets, 4);
+  });
+});
+
+Deno.test("queue: a reader takes backend and storage path from an existing sqlite queue", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await withSystem(async (system) => {
+      const q = await queue.writeQueue(system, "found_sql", {
+        numBuckets: 2,
+        backend: "sqlite",
+        storagePath: `${dir}/q`,
+      });
+      await q.put([{ id: "a" }, { id: "b" }, { id: "c" }]);
+      const r = await queue.readQueue(system, "found_sql");
+      assert.equal(r.numBuckets, 2);
+      assert.equal((await drain(r)).length, 3);
+      // explicit options that differ are still refused
+      const bad = await queue.readQueue(system, "found_sql", { backend: "memory" });
+      await assert.rejects(() => bad.get(), /backend "sqlite"/);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("queue: pul.queue-style helpers work on the global system", async () => {
   await pul.init();
   try {

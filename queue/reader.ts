@@ -20,14 +20,25 @@
  *   `timeout` (ms) bounds the wait, after which `[]` is returned; without `timeout` the wait
  *   has no end (an abort `signal` ends it). `timeout: 0` only looks.
  * - Concurrent `get` calls on one reader run one after the other (offsets stay consistent).
+ * - **Failover**: when the node of a bucket dies, the next `get` finds the bucket on its new
+ *   owner once the membership has declared the node dead (about 1.5 s; calls keep retrying
+ *   for a few seconds meanwhile). With the memory backend that bucket starts empty there —
+ *   its records are lost — and the reader restarts it at offset 0, so that it reads what is
+ *   written to the new bucket. With a durable backend (sqlite) whose storage the new host can
+ *   open, the records and the offsets stay valid.
  *
  * @module
  */
 
 import type { ActorSystem } from "../core/system.ts";
 import type { QueueRecord } from "./backend.ts";
+import type { BucketConfig, BucketInfo } from "./bucket_actor.ts";
 import type { BucketClient } from "./bucket_client.ts";
+import { bucketActorName } from "./placement.ts";
 import { bucketClient, type QueueStorageOptions, resolveStorage } from "./queue.ts";
+
+/** How long asking an existing bucket for its configuration may take (ms). */
+const DISCOVER_TIMEOUT_MS = 5_000;
 
 /** A long wait is made of slices of this length (each a fresh call to each bucket). */
 const WAIT_SLICE_MS = 2_000;
@@ -237,6 +248,7 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
     let active = [...this.bucketIds];
     while (remaining > 0 && active.length > 0) {
       const share = Math.ceil(remaining / active.length);
+      const seen = active.map((b) => this.#clients.get(b)!.relocations);
       const got = await Promise.all(
         active.map((b) =>
           this.#clients.get(b)!.call<QueueRecord[]>(
@@ -248,6 +260,12 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
       );
       const more: number[] = [];
       active.forEach((b, i) => {
+        if (this.#restarted(b, seen[i])) {
+          remaining += taken.get(b)?.length ?? 0;
+          taken.delete(b);
+          more.push(b);
+          return;
+        }
         const recs = got[i].length > remaining ? got[i].slice(0, remaining) : got[i];
         if (recs.length === 0) return;
         remaining -= recs.length;
@@ -278,6 +296,7 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
       }
     };
     signal?.addEventListener("abort", cancel, { once: true });
+    const seen = this.bucketIds.map((b) => this.#clients.get(b)!.relocations);
     try {
       const results = await Promise.allSettled(this.bucketIds.map(async (b) => {
         try {
@@ -303,6 +322,7 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
           error ??= r.reason;
           return;
         }
+        if (this.#restarted(this.bucketIds[i], seen[i])) return;
         if (remaining === 0 || r.value.length === 0) return;
         const recs = r.value.length > remaining ? r.value.slice(0, remaining) : r.value;
         remaining -= recs.length;
@@ -313,6 +333,18 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
     } finally {
       signal?.removeEventListener("abort", cancel);
     }
+  }
+
+  /**
+   * Whether the bucket was re-created on another node since `seen` (its node died) with the
+   * memory backend: its records are gone and the new bucket counts from 0, so this reader
+   * restarts it at offset 0 (what it read there came from the offsets of the old bucket).
+   */
+  #restarted(bucketId: number, seen: number): boolean {
+    const client = this.#clients.get(bucketId)!;
+    if (client.relocations === seen || client.config.backend !== "memory") return false;
+    this.#offsets.set(bucketId, 0);
+    return true;
   }
 
   #at(bucketId: number, taken?: Map<number, QueueRecord[]>): number {
@@ -364,8 +396,12 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
 
 /**
  * Open a reader on some buckets of a queue topic. Storage options (`numBuckets`, `backend`,
- * `backendOptions`, `storagePath`) must match the writers'. A bucket nobody wrote yet is
- * created, empty, on first read.
+ * `backendOptions`, `storagePath`) must match the writers'. Those not given are taken from the
+ * existing queue (the configuration of bucket 0, or of any live bucket of the topic), so a
+ * reader needs only the topic; when the queue has no bucket yet the defaults apply (4 buckets,
+ * memory). One given explicitly and different from the queue's makes `get` fail with a
+ * `PulsingRuntimeError` naming both. A bucket nobody wrote yet is created, empty, on first
+ * read.
  *
  * @param system The actor system (any node of the cluster).
  * @param topic The queue topic.
@@ -383,14 +419,69 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
  * await system.shutdown();
  * ```
  */
-export function readQueue(
+export async function readQueue(
   system: ActorSystem,
   topic: string,
   options: ReadQueueOptions = {},
 ): Promise<QueueReader> {
-  try {
-    return Promise.resolve(new QueueReader(system, topic, options));
-  } catch (e) {
-    return Promise.reject(e);
+  resolveStorage(topic, options); // bad options fail before asking the cluster
+  if (options.numBuckets !== undefined && options.backend !== undefined) {
+    return new QueueReader(system, topic, options);
   }
+  const found = await discoverQueue(system, topic);
+  return new QueueReader(system, topic, found ? withDiscovered(options, found) : options);
+}
+
+/** The options of a reader completed with what an existing bucket says (explicit ones win). */
+function withDiscovered(options: ReadQueueOptions, found: BucketConfig): ReadQueueOptions {
+  const backend = options.backend ?? found.backend;
+  const same = backend === found.backend;
+  const dir = found.storagePath?.replace(/[\\/]+bucket_\d+$/, "");
+  return {
+    ...options,
+    numBuckets: options.numBuckets ?? found.numBuckets,
+    backend,
+    backendOptions: options.backendOptions ?? (same ? found.backendOptions : undefined),
+    storagePath: options.storagePath ?? (same ? dir : undefined),
+  };
+}
+
+/**
+ * The configuration of an existing bucket of `topic` (bucket 0 first, then any bucket the
+ * registry knows), or `undefined` when the queue has no live bucket yet.
+ *
+ * @param system The system to ask through.
+ * @param topic The queue topic.
+ * @returns The bucket's configuration, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "../mod.ts";
+ * import { writeQueue } from "./queue.ts";
+ * import { discoverQueue } from "./reader.ts";
+ * const system = await pul.actorSystem();
+ * console.log(await discoverQueue(system, "found")); // undefined
+ * await (await writeQueue(system, "found", { numBuckets: 2 })).put({ id: 1 });
+ * console.log((await discoverQueue(system, "found"))?.numBuckets); // 2
+ * await system.shutdown();
+ * ```
+ */
+export async function discoverQueue(
+  system: ActorSystem,
+  topic: string,
+): Promise<BucketConfig | undefined> {
+  const names = [bucketActorName(topic, 0)];
+  const prefix = names[0].replace(/0$/, "");
+  for (const info of await system.allNamedActors()) {
+    if (info.path.startsWith(prefix) && !names.includes(info.path)) names.push(info.path);
+  }
+  for (const name of names) {
+    try {
+      const ref = await system.resolve(name);
+      return (await ref.call("info", [], { timeout: DISCOVER_TIMEOUT_MS }) as BucketInfo).config;
+    } catch {
+      // not there, or its node is gone: try the next one
+    }
+  }
+  return undefined;
 }
