@@ -18,8 +18,11 @@
  *   each update sent about `retransmitMult · ⌈log10(n+1)⌉` times, least-sent and newest first,
  *   at most `maxPiggyback` per message. Per-node traffic per period is O(1) in the cluster size.
  * - Full state moves only on join (one push-pull round trip with every seed at once), on
- *   anti-entropy (one push-pull with a random member every `syncIntervalMs`), and when trying
- *   to reach a dead member again (`reconnectIntervalMs`, heals partitions).
+ *   anti-entropy (one push-pull with a random member every `syncIntervalMs`), when trying
+ *   to reach a dead member again (`reconnectIntervalMs`, heals partitions), on
+ *   {@linkcode Swim.sync} (merge with a group formed separately, at any time), every
+ *   `reconnectIntervalMs` with one seed address where no live member is known (so separately
+ *   formed groups keep merging), and with a sender we do not know or think dead.
  * - Dead and left members stay as tombstones for `tombstoneMs`, so stale gossip cannot bring
  *   them back, then they are forgotten.
  *
@@ -367,6 +370,42 @@ export interface JoinResult {
 }
 
 /**
+ * Options of {@linkcode Swim.sync}.
+ *
+ * @example
+ * ```ts
+ * import type { SyncOptions } from "./swim.ts";
+ * const o: SyncOptions = { remember: false, timeoutMs: 500 };
+ * console.log(o.remember); // false
+ * ```
+ */
+export interface SyncOptions {
+  /**
+   * Keep the addresses as seeds (default true): every `reconnectIntervalMs` the node exchanges
+   * full state with one seed address where no live member is known, so separately formed
+   * groups still merge if this exchange is lost, and a node left alone goes back to them.
+   */
+  remember?: boolean;
+  /** Stop waiting for answers after this long (default `joinTimeoutMs`). */
+  timeoutMs?: number;
+}
+
+/**
+ * Outcome of {@linkcode Swim.sync}.
+ *
+ * @example
+ * ```ts
+ * import type { SyncResult } from "./swim.ts";
+ * const r: SyncResult = { answered: ["10.0.0.2:7000"] };
+ * console.log(r.answered.length); // 1
+ * ```
+ */
+export interface SyncResult {
+  /** The addresses that answered with their full state within the timeout. */
+  answered: string[];
+}
+
+/**
  * Construction options of {@linkcode Swim}.
  *
  * @example
@@ -541,8 +580,11 @@ export class Swim {
   #seenBroadcasts: Map<string, number> = new Map();
 
   #unknownSyncs: Map<string, number> = new Map();
+  /** Outstanding `sync()` exchanges: sync seq → the address asked and its waiter. */
+  #pendingSyncs: Map<number, { addr: string; answered: () => void }> = new Map();
   #nextSyncAt = 0;
   #nextReconnectAt = 0;
+  #nextSeedSyncAt = 0;
   #nextGcAt = 0;
 
   /** Create a node; call {@linkcode Swim.start} or {@linkcode Swim.join} to run it. */
@@ -597,6 +639,7 @@ export class Swim {
     const c = this.config;
     this.#nextSyncAt = now + c.syncIntervalMs * (0.5 + this.#random());
     this.#nextReconnectAt = now + c.reconnectIntervalMs * (0.5 + this.#random());
+    this.#nextSeedSyncAt = now + c.reconnectIntervalMs * (0.5 + this.#random());
     this.#nextGcAt = now + 1000;
     this.#enqueueRecord(this.#selfRecord());
     // Desynchronize the nodes' periods.
@@ -613,7 +656,7 @@ export class Swim {
    */
   join(seedAddrs: string[]): Promise<JoinResult> {
     this.start();
-    this.#seeds = [...new Set(seedAddrs)].filter((a) => a !== this.#self.addr);
+    this.#seeds = [...new Set([...this.#seeds, ...seedAddrs])].filter((a) => a !== this.#self.addr);
     if (this.#seeds.length === 0 || !this.#running) {
       return Promise.resolve({ joined: this.#joined });
     }
@@ -631,6 +674,60 @@ export class Swim {
     this.#retryDelay = this.config.joinRetryMs;
     this.#scheduleRetry();
     return p;
+  }
+
+  /**
+   * Push-pull full state with `addrs` now, whether or not this node has joined: one `sync`
+   * round trip with each address, at once. Unlike {@linkcode Swim.join}, which does nothing
+   * once joined, this merges groups that formed separately — Kubernetes pods that started
+   * before DNS listed each other, two halves of a partition that forgot each other — in one
+   * round trip plus a few periods of gossip. Addresses of this node are ignored.
+   *
+   * @param addrs Addresses to exchange full state with.
+   * @param options `remember` (keep them as seeds, default true) and `timeoutMs`.
+   * @returns The addresses that answered within the timeout (resolves early when all did).
+   * @example
+   * ```ts
+   * import { SwimSim } from "./swim_sim.ts";
+   * const sim = new SwimSim(1);
+   * const a = await sim.cluster(2, 5, "a");
+   * const b = await sim.cluster(2, 5, "b");
+   * const done = a[0].swim.sync([b[0].addr]);
+   * sim.run(1000);
+   * console.log((await done).answered, sim.converged()); // ["b0"] true
+   * sim.stopAll();
+   * ```
+   */
+  sync(addrs: string[], options: SyncOptions = {}): Promise<SyncResult> {
+    this.start();
+    const targets = [...new Set(addrs)].filter((a) => a !== this.#self.addr);
+    if (options.remember ?? true) {
+      for (const a of targets) if (!this.#seeds.includes(a)) this.#seeds.push(a);
+    }
+    if (targets.length === 0 || !this.#running || this.#leaving) {
+      return Promise.resolve({ answered: [] });
+    }
+    return new Promise<SyncResult>((resolve) => {
+      const answered: string[] = [];
+      const seqs: number[] = [];
+      const finish = (): void => {
+        timer.cancel();
+        for (const q of seqs) this.#pendingSyncs.delete(q);
+        resolve({ answered });
+      };
+      const timer = this.#clock.setTimer(finish, options.timeoutMs ?? this.config.joinTimeoutMs);
+      for (const addr of targets) {
+        const seq = this.#sendSync(addr, false);
+        seqs.push(seq);
+        this.#pendingSyncs.set(seq, {
+          addr,
+          answered: () => {
+            if (!answered.includes(addr)) answered.push(addr);
+            if (answered.length === targets.length) finish();
+          },
+        });
+      }
+    });
   }
 
   /**
@@ -836,6 +933,12 @@ export class Swim {
         );
       }
     }
+    if (c.reconnectIntervalMs > 0 && now >= this.#nextSeedSyncAt && !this.#retryTimer) {
+      // Seeds where no live member is known: a group that formed without us (or forgot us).
+      this.#nextSeedSyncAt = now + c.reconnectIntervalMs * (0.75 + 0.5 * this.#random());
+      const lone = this.#seeds.filter((a) => !this.#liveAt(a));
+      if (lone.length > 0) this.#sendSync(this.#pick(lone), false);
+    }
     if (this.#seeds.length > 0 && this.#live === 1 && this.#joined && !this.#retryTimer) {
       // Everyone we knew is gone: go back to the seeds.
       this.#joined = false;
@@ -1014,14 +1117,16 @@ export class Swim {
     }, this.#retryDelay);
   }
 
-  #sendSync(addr: string, join: boolean): void {
+  #sendSync(addr: string, join: boolean): number {
+    const seq = ++this.#seq;
     this.#sendMsg(addr, {
       t: "sync",
       from: this.#self.nodeId,
-      seq: ++this.#seq,
+      seq,
       join,
       members: this.#fullState(),
     }, false);
+    return seq;
   }
 
   #fullState(): MemberRecord[] {
@@ -1059,6 +1164,7 @@ export class Swim {
       // Contact with the cluster, whether our join answer or someone joining through us.
       this.#markJoined(fromAddr);
     }
+    if (t === "sync-ack") this.#pendingSyncs.get(seq)?.answered();
     if (t === "sync") {
       this.#sendMsg(fromAddr, {
         t: "sync-ack",
@@ -1446,6 +1552,14 @@ export class Swim {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Is a live member (or this node) known at `addr`? */
+  #liveAt(addr: string): boolean {
+    if (addr === this.#self.addr) return true;
+    const id = this.#addrOwner.get(addr);
+    const e = id === undefined ? undefined : this.#members.get(id);
+    return e !== undefined && isLive(e.member.state) && e.member.addr === addr;
+  }
 
   #liveOthers(): Entry[] {
     const out: Entry[] = [];

@@ -466,3 +466,51 @@ Deno.test("sim: resumed after being declared dead, with its first sends lost on 
   log(`resume after death (stale connections), 20 runs: ${times.join(", ")} ms`);
   assert(times.every((t) => t >= 0 && t <= 1000), `times ${times}`);
 });
+
+Deno.test("sim: two groups of 3 that formed separately merge within 1 s of sync(); sync reports who answered", async () => {
+  const sim = new Sim(401);
+  const a = await sim.cluster(3, 5, "a");
+  const b = await sim.cluster(3, 5, "b");
+  assert(sim.runUntilTrue(() => sim.convergedAmong(a) && sim.convergedAmong(b), 5000) >= 0);
+  sim.run(1000);
+  assert(!sim.converged()); // two clusters, each unaware of the other
+  const done = a[0].swim.sync([b[0].addr, "nobody-here"]);
+  const t = sim.runUntilTrue(() => sim.converged(), 5000, 5);
+  log(`two groups of 3 merged ${t} ms after sync()`);
+  assert(t >= 0 && t <= 1000, `took ${t} ms`);
+  sim.run(1000);
+  assertEquals((await done).answered, [b[0].addr]);
+  sim.run(20_000);
+  assert(sim.converged());
+  sim.stopAll();
+});
+
+Deno.test("sim: remembered sync addresses keep merging groups when the first exchange is lost", async () => {
+  const sim = new Sim(402);
+  const a = await sim.cluster(3, 5, "a");
+  const b = await sim.cluster(3, 5, "b");
+  assert(sim.runUntilTrue(() => sim.convergedAmong(a) && sim.convergedAmong(b), 5000) >= 0);
+  sim.drop = (from, to) => from.startsWith("a") !== to.startsWith("a"); // groups cannot talk yet
+  const r = a[0].swim.sync([b[0].addr]);
+  sim.run(2000);
+  assertEquals((await r).answered, []);
+  sim.drop = undefined;
+  // The periodic reconnect (every reconnectIntervalMs = 5 s, jittered) retries the seed.
+  const t = sim.runUntilTrue(() => sim.converged(), 15_000, 10);
+  log(`groups merged ${t} ms after the network allowed it (periodic seed sync)`);
+  assert(t >= 0 && t <= 8000, `took ${t} ms`);
+  sim.stopAll();
+});
+
+Deno.test("sim: sync with remember: false leaves no seed behind", async () => {
+  const sim = new Sim(403);
+  const a = await sim.cluster(2, 5, "a");
+  const b = await sim.cluster(2, 5, "b");
+  sim.drop = (from, to) => from.startsWith("a") !== to.startsWith("a");
+  void a[0].swim.sync([b[0].addr], { remember: false });
+  sim.run(2000);
+  sim.drop = undefined;
+  sim.run(20_000);
+  assert(!sim.converged()); // nothing retried
+  sim.stopAll();
+});
