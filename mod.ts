@@ -46,6 +46,8 @@ import {
 import type { Actor } from "./core/actor.ts";
 import type { SpawnOptions } from "./core/system.ts";
 import { startClusterNode } from "./cluster/node.ts";
+import { ServiceActor } from "./core/remote.ts";
+import { SYSTEM_ACTOR_PATH, SystemCore } from "./core/system_actor.ts";
 import { parseAddr } from "./cluster/addr.ts";
 import { clusterTlsMaterial } from "./cluster/tls/mod.ts";
 import { NodeTlsTransport } from "./cluster/transport/node_tls.ts";
@@ -312,6 +314,12 @@ async function createSystem(options: InitOptions): Promise<PulsingSystem> {
   }
   const system = new ActorSystem(options);
   if (networked) {
+    // Diagnostics reachable from anywhere: pul.resolve("system/core", { nodeId }).
+    system.spawnInstance(new ServiceActor(new SystemCore(system)), {
+      name: SYSTEM_ACTOR_PATH,
+      allowSystemName: true,
+      metadata: { class: "SystemCore", module: "" },
+    });
     try {
       await startNode(system, options);
     } catch (e) {

@@ -60,13 +60,19 @@ export class NodeStatsProbe {
       const system = pul.getSystem();
       const perActor: NodeStatsSnapshot["perActor"] = [];
       for (const cell of system.localNamedCells()) {
-        if (cell.name === undefined || cell.name === self) continue;
+        if (cell.name === undefined || cell.name === self || cell.name.startsWith("system/")) {
+          continue;
+        }
         perActor.push({ path: cell.name, handled: cell.handled, mailboxDepth: cell.mailboxDepth });
       }
       return {
         nodeId: system.nodeId.value,
         addr: system.addr,
-        actors: Math.max(0, system.actorCount - 1),
+        actors: Math.max(
+          0,
+          system.actorCount - 1 -
+            system.localActorNames().filter((n) => n.startsWith("system/")).length,
+        ),
         named: perActor.length,
         messages: perActor.reduce((n, a) => n + a.handled, 0),
         mailbox: perActor.reduce((n, a) => n + a.mailboxDepth, 0),

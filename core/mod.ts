@@ -30,3 +30,4 @@ export * from "./behavior.ts";
 export * from "./remote.ts";
 export { getSystem, isInitialized } from "./global.ts";
 export { ActorCell, type CellHost, KIND, LocalActorRef, withCallOptions } from "./actor_cell.ts";
+export * from "./system_actor.ts";

@@ -650,7 +650,9 @@ export class ActorSystem implements CellHost {
   }
 
   /**
-   * Every named actor: on this node, or across the cluster when networked.
+   * Every named actor: on this node, or across the cluster when networked. Built-in actors
+   * (`system/...`, such as `system/core` on every networked node) are left out unless
+   * `includeSystem` is set.
    *
    * @example
    * ```ts
@@ -661,17 +663,20 @@ export class ActorSystem implements CellHost {
    * await system.shutdown();
    * ```
    */
-  allNamedActors(): Promise<NamedActorInfo[]> {
-    if (this.#cluster) return this.#cluster.allNamedActors();
-    const out: NamedActorInfo[] = [];
-    for (const [path, c] of this.#byName) {
-      out.push({
-        path,
-        instanceCount: 1,
-        instances: [{ nodeId: this.nodeId.value, actorId: c.actorId.value, metadata: c.metadata }],
-      });
+  async allNamedActors(options: { includeSystem?: boolean } = {}): Promise<NamedActorInfo[]> {
+    let out: NamedActorInfo[];
+    if (this.#cluster) out = await this.#cluster.allNamedActors();
+    else {
+      out = [];
+      for (const [path, c] of this.#byName) {
+        out.push({
+          path,
+          instanceCount: 1,
+          instances: [{ nodeId: this.nodeId.value, actorId: c.actorId.value, metadata: c.metadata }],
+        });
+      }
     }
-    return Promise.resolve(out);
+    return options.includeSystem ? out : out.filter((a) => !a.path.startsWith("system/"));
   }
 
   /**

@@ -139,7 +139,8 @@ export async function renderMetrics(system: ActorSystem, m: GatewayMetrics): Pro
   head("pulsing_actors", "gauge", "Actors running on this node, named and anonymous.");
   out.push(`pulsing_actors ${system.actorCount}`);
 
-  const cells = [...system.localNamedCells()];
+  // user actors only: built-in `system/...` actors are not the operator's concern here
+  const cells = [...system.localNamedCells()].filter((c) => !c.name!.startsWith("system/"));
   head("pulsing_named_actors", "gauge", "Named actors running on this node.");
   out.push(`pulsing_named_actors ${cells.length}`);
   head("pulsing_actor_messages_total", "counter", "Messages handled by each local named actor.");

@@ -244,3 +244,41 @@ Deno.test("cluster: garbage on the port closes that connection only", opts, asyn
     await stopAll(nodes);
   }
 });
+
+Deno.test(
+  "cluster: system/core on every node answers diagnostics from anywhere",
+  opts,
+  async () => {
+    const nodes = await startCluster(2);
+    try {
+      const [a, b] = nodes;
+      await a.run(
+        `const c = await Counter.spawn({ name: "diag" }); await c.incr(); await c.incr();`,
+      );
+      const r = await b.run<
+        {
+          pong: string;
+          metrics: { nodeId: string; messagesTotal: number; namedActorsCount: number };
+        }
+      >(`
+      const core = await pul.resolve("system/core", { nodeId: ${
+        JSON.stringify(a.nodeId)
+      }, timeout: 5000 });
+      return { pong: (await core.ping()).nodeId, metrics: await core.metrics() };`);
+      assert.equal(r.pong, a.nodeId);
+      assert.equal(r.metrics.nodeId, a.nodeId);
+      assert.ok(r.metrics.messagesTotal >= 2);
+      // listings leave built-in actors out unless asked
+      const paths = await b.run<string[]>(
+        `return (await system.allNamedActors()).map((x) => x.path);`,
+      );
+      assert.ok(!paths.some((p) => p.startsWith("system/")));
+      const all = await b.run<{ path: string; instanceCount: number }[]>(
+        `return await system.allNamedActors({ includeSystem: true });`,
+      );
+      assert.equal(all.find((x) => x.path === "system/core")?.instanceCount, 2);
+    } finally {
+      await stopAll(nodes);
+    }
+  },
+);
