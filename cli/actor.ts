@@ -34,6 +34,8 @@ Options:
   --args json         constructor arguments as a JSON array, e.g. '[10, "x"]'
   --http [host:]port  also serve the HTTP gateway (REST, /metrics, dashboard) there
   --token t           bearer token required by that gateway
+  --workers n         also start n local worker nodes (one per spare core) that import the
+                      module, so placement: "remote" spreads over the cores
   -v, --verbose       show info-level runtime logs
 
 Example:
@@ -47,6 +49,7 @@ const OPTIONS: OptionSpecs = {
   args: { type: "string" },
   http: { type: "string" },
   token: { type: "string" },
+  workers: { type: "string" },
   verbose: { type: "boolean", short: "v" },
   help: { type: "boolean", short: "h" },
 };
@@ -94,7 +97,13 @@ export async function runActor(argv: readonly string[]): Promise<number> {
   const cls = findClass(mod, className, modulePath);
 
   const verbose = args.flags.has("verbose");
+  const workersRaw = args.strings.get("workers");
+  const workers = workersRaw === undefined ? 0 : Number(workersRaw);
+  if (!Number.isInteger(workers) || workers < 0) {
+    throw new UsageError(`--workers expects a non-negative integer, got '${workersRaw}'`, "actor");
+  }
   const system = await pul.init({
+    workers: workers > 0 ? { count: workers, modules: [specifier] } : undefined,
     addr: args.strings.get("addr") ?? "127.0.0.1:0",
     seeds: splitList(args.strings.get("seeds") ?? Deno.env.get("PULSING_SEEDS")),
     passphrase: args.strings.get("passphrase") ?? Deno.env.get("PULSING_PASSPHRASE"),
