@@ -1,18 +1,18 @@
 /**
- * The queue and the topic across three real node processes on 127.0.0.1: buckets spread over
- * the nodes, a writer on A and rank-partitioned readers on B and C read everything exactly
- * once, a topic publish on A reaches subscribers on B and C, and a subscriber whose process
- * dies is evicted without stopping delivery to the others.
+ * The queue across real node processes on 127.0.0.1: buckets spread over three nodes, a
+ * writer on A and rank-partitioned readers on B and C read everything exactly once (one of
+ * them without `numBuckets`: it is discovered); when a node holding buckets is killed
+ * (`kill -9`), the next put finds the new owner — the memory backend loses that bucket's
+ * records, readers restart it at 0 — and with sqlite the records are all read back after the
+ * node is restarted on the same address. Topics across processes: topic_cluster_test.ts.
  */
 import assert from "node:assert/strict";
-import { type NodeProc, startCluster, stopAll } from "./_cluster.ts";
+import { type NodeProc, startCluster, startNode, stopAll } from "./_cluster.ts";
 
 const QUEUE = new URL("../queue/mod.ts", import.meta.url).href;
-const TOPIC = new URL("../topic/mod.ts", import.meta.url).href;
 
-/** Prefix of every snippet: the queue and topic modules in scope. */
+/** Prefix of every snippet: the queue module in scope. */
 const USE = `const queue = await import(${JSON.stringify(QUEUE)});
-const topic = await import(${JSON.stringify(TOPIC)});
 const g = globalThis;`;
 
 async function waitMembers(nodes: NodeProc[], n: number): Promise<void> {
@@ -63,10 +63,12 @@ Deno.test({
       assert.equal(Object.values(hosts).reduce((x, y) => x + y, 0), 12);
       for (const id of used) assert.ok([a.nodeId, b.nodeId, c.nodeId].includes(id));
 
-      const readOn = (node: NodeProc, rank: number) =>
+      // B names the number of buckets, C does not (it is discovered from the queue)
+      const readOn = (node: NodeProc, rank: number, opts: string) =>
         node.run<string[]>(
           `${USE}
-          const r = await queue.read("orders", { system, numBuckets: 12, rank: ${rank}, worldSize: 2 });
+          const r = await queue.read("orders", { system, ${opts} rank: ${rank}, worldSize: 2 });
+          if (r.numBuckets !== 12) throw new Error("numBuckets " + r.numBuckets);
           const ids = [];
           for (;;) {
             const batch = await r.get({ limit: 64, wait: true, timeout: 500 });
@@ -76,7 +78,10 @@ Deno.test({
           return ids;`,
           30_000,
         );
-      const [fromB, fromC] = await Promise.all([readOn(b, 0), readOn(c, 1)]);
+      const [fromB, fromC] = await Promise.all([
+        readOn(b, 0, "numBuckets: 12,"),
+        readOn(c, 1, ""),
+      ]);
       const all = [...fromB, ...fromC];
       assert.equal(all.length, N, `B read ${fromB.length}, C read ${fromC.length}`);
       assert.equal(new Set(all).size, N);
@@ -107,8 +112,32 @@ Deno.test({
   },
 });
 
+/** Which node hosts each bucket of `topic` (bucket id → node id), as A sees the registry. */
+function bucketHosts(node: NodeProc, topic: string): Promise<Record<number, string>> {
+  return node.run<Record<number, string>>(
+    `const out = {};
+    for (const info of await system.allNamedActors()) {
+      const m = /^queues\\/${topic}\\/bucket_(\\d+)$/.exec(info.path);
+      if (m) out[Number(m[1])] = info.instances[0].nodeId;
+    }
+    return out;`,
+  );
+}
+
+/** The node among `candidates` that hosts the most buckets, and those buckets. */
+function pickVictim(
+  hosts: Record<number, string>,
+  candidates: NodeProc[],
+): { victim: NodeProc; lost: number[] } {
+  const lostOf = (n: NodeProc) =>
+    Object.entries(hosts).filter(([, id]) => id === n.nodeId).map(([b]) => Number(b));
+  const victim = [...candidates].sort((x, y) => lostOf(y).length - lostOf(x).length)[0];
+  return { victim, lost: lostOf(victim) };
+}
+
 Deno.test({
-  name: "cluster: topic publish on A reaches subscribers on B and C; a dead subscriber is evicted",
+  name: "cluster: kill -9 of a bucket's node (memory) — the next put finds the new owner, " +
+    "that bucket's records are lost, readers restart it at 0",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -116,61 +145,152 @@ Deno.test({
     try {
       const [a, b, c] = nodes;
       await waitMembers(nodes, 3);
-      const subscribe = (node: NodeProc, id: string) =>
-        node.run(
-          `${USE}
-          g.got = [];
-          g.reader = await topic.read("news", { system, readerId: ${
-            JSON.stringify(id)
-          }, heartbeatMs: 200 });
-          g.reader.onMessage((m) => { g.got.push(m); });
-          await g.reader.start();
-          return true;`,
-        );
-      await subscribe(b, "b");
-      await subscribe(c, "c");
-      const result = await a.run<{ delivered: number; subscriberCount: number }>(
+      const N = 240;
+      // writer and a reader on A; the reader has read everything before the kill
+      const read = await a.run<number>(
         `${USE}
-        g.w = await topic.write("news", { system, writerId: "a" });
-        let last;
-        for (let i = 0; i < 100; i++) last = await g.w.publish({ i });
-        return await g.w.publish({ i: 100 }, { mode: "wait_all_acks", timeout: 10000 });`,
+        g.q = await queue.write("fo_mem", { system, numBuckets: 12 });
+        await g.q.put(Array.from({ length: ${N} }, (_, i) => ({ id: "r" + i })));
+        g.r = await queue.read("fo_mem", { system });
+        let n = 0;
+        for (;;) { const got = await g.r.get({ limit: 1000 }); if (!got.length) return n; n += got.length; }`,
         30_000,
       );
-      assert.equal(result.subscriberCount, 2);
-      assert.equal(result.delivered, 2);
-      for (const node of [b, c]) {
-        const got = await node.run<{ i: number }[]>(`return globalThis.got;`);
-        assert.deepEqual(got.map((m) => m.i), Array.from({ length: 101 }, (_, i) => i));
-      }
-      // a subscriber's process dies without unsubscribing (the one not hosting the broker):
-      // the other keeps receiving, the dead one is evicted after its lease
-      const brokerNode = await a.run<string>(
-        `const info = (await system.allNamedActors()).find((x) => x.path === "topics/news/broker");
-        return info.instances[0].nodeId;`,
+      assert.equal(read, N);
+      const hosts = await bucketHosts(a, "fo_mem");
+      assert.equal(Object.keys(hosts).length, 12);
+      const { victim, lost } = pickVictim(hosts, [b, c]);
+      assert.ok(lost.length > 0, `no bucket on B or C: ${JSON.stringify(hosts)}`);
+      const survivor = victim === b ? c : b;
+      const kept = await a.run<number>(
+        `const g = globalThis;
+        let n = 0;
+        for (let i = 0; i < ${N}; i++) if (!${
+          JSON.stringify(lost)
+        }.includes(g.q.getBucketId("r" + i))) n++;
+        return n;`,
       );
-      const [victim, survivor] = brokerNode === c.nodeId ? [b, c] : [c, b];
+
       victim.kill("SIGKILL");
       await victim.exited;
-      const after = await a.run<{ count: number; delivered: number }>(
+      // one new record per lost bucket: each put waits for the failover, then lands on the new owner
+      const fresh = await a.run<string[]>(
         `const g = globalThis;
-        let r;
-        for (let i = 0; i < 60; i++) {
-          r = await g.w.publish({ i: 1000 + i });
-          if (r.subscriberCount === 1) break;
-          await new Promise((res) => setTimeout(res, 100));
+        const ids = [];
+        for (const bucket of ${JSON.stringify(lost)}) {
+          let i = 0;
+          while (g.q.getBucketId("n" + i) !== bucket) i++;
+          await g.q.put({ id: "n" + i });
+          ids.push("n" + i);
         }
-        return { count: r.subscriberCount, delivered: r.delivered };`,
+        return ids;`,
         30_000,
       );
-      assert.equal(after.count, 1);
-      const gotSurvivor = await survivor.run<{ i: number }[]>(
-        `await new Promise((r) => setTimeout(r, 300)); return globalThis.got;`,
+      assert.equal(fresh.length, lost.length);
+      const after = await bucketHosts(a, "fo_mem");
+      for (const bucket of lost) {
+        assert.ok(
+          [a.nodeId, survivor.nodeId].includes(after[bucket]),
+          `bucket ${bucket} on ${after[bucket]}`,
+        );
+      }
+      // the reader that had read everything gets exactly the new records (restarted at 0)
+      const next = await a.run<string[]>(
+        `const g = globalThis;
+        const ids = [];
+        for (let i = 0; i < 20; i++) {
+          const got = await g.r.get({ limit: 1000, wait: true, timeout: 300 });
+          if (got.length === 0) break;
+          for (const x of got) ids.push(x.id);
+        }
+        return ids;`,
+        30_000,
       );
-      assert.ok(gotSurvivor.some((m) => m.i >= 1000));
-      await survivor.run(`await globalThis.reader.stop(); return true;`);
+      assert.deepEqual(next.sort(), [...fresh].sort());
+      // a new reader on the survivor: the kept records and the new ones; the lost ones are gone
+      const all = await survivor.run<string[]>(
+        `${USE}
+        const r = await queue.read("fo_mem", { system });
+        const ids = [];
+        for (;;) { const got = await r.get({ limit: 1000 }); if (!got.length) return ids; for (const x of got) ids.push(x.id); }`,
+        30_000,
+      );
+      assert.equal(all.length, kept + fresh.length);
+      assert.equal(new Set(all).size, all.length);
+      for (const id of fresh) assert.ok(all.includes(id));
+      // the client that noticed the move said that the records were lost
+      assert.match(
+        a.stderr(),
+        /memory backend: the records stored in the previous bucket are lost/,
+      );
     } finally {
       await stopAll(nodes);
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster: sqlite queue — kill -9 of a bucket's node, puts go on meanwhile, the node " +
+    "restarts on the same address and storagePath, everything is read back",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "pulsing_fo_sql_" });
+    const nodes = await startCluster(3);
+    try {
+      const [a, b, c] = nodes;
+      await waitMembers(nodes, 3);
+      const opts = `{ system, numBuckets: 8, backend: "sqlite", storagePath: ${
+        JSON.stringify(`${dir}/q`)
+      } }`;
+      const N = 160;
+      await a.run(
+        `${USE}
+        g.q = await queue.write("fo_sql", ${opts});
+        await g.q.put(Array.from({ length: ${N} }, (_, i) => ({ id: "r" + i })));
+        await g.q.flush();
+        return true;`,
+        30_000,
+      );
+      const hosts = await bucketHosts(a, "fo_sql");
+      const { victim, lost } = pickVictim(hosts, [b, c]);
+      assert.ok(lost.length > 0, `no bucket on B or C: ${JSON.stringify(hosts)}`);
+      const survivor = victim === b ? c : b;
+
+      victim.kill("SIGKILL");
+      await victim.exited;
+      // puts to every bucket while the node is gone: its buckets reopen their files on the
+      // new owner (all nodes share this file system here)
+      await a.run(
+        `const g = globalThis;
+        await g.q.put(Array.from({ length: 40 }, (_, i) => ({ id: "d" + i })));
+        await g.q.flush();
+        return true;`,
+        30_000,
+      );
+      // the node comes back on the same address
+      const back = await startNode({ addr: victim.addr, seeds: [a.addr] });
+      nodes[nodes.indexOf(victim)] = back;
+      await waitMembers([a, survivor, back], 3);
+      await a.run(
+        `const g = globalThis; await g.q.put({ id: "last" }); await g.q.flush(); return true;`,
+        30_000,
+      );
+      // read everything back from the restarted node, options discovered from the queue
+      const all = await back.run<string[]>(
+        `${USE}
+        const r = await queue.read("fo_sql", { system });
+        if (r.numBuckets !== 8) throw new Error("numBuckets " + r.numBuckets);
+        const ids = [];
+        for (;;) { const got = await r.get({ limit: 1000 }); if (!got.length) return ids; for (const x of got) ids.push(x.id); }`,
+        30_000,
+      );
+      assert.equal(all.length, N + 40 + 1);
+      assert.equal(new Set(all).size, all.length);
+      for (let i = 0; i < N; i++) assert.ok(all.includes(`r${i}`), `r${i} missing`);
+    } finally {
+      await stopAll(nodes);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });

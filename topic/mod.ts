@@ -4,6 +4,11 @@
  * while they are subscribed. In memory, at most once, per-publisher order kept; a slow
  * subscriber never holds up the others. See `broker.ts` for delivery and publish modes.
  *
+ * When the broker's node dies, the next publish and the readers' pulls find the broker on the
+ * new owner (rendezvous over the remaining alive members) once the membership has declared
+ * the node dead, about 1.5 s; the readers subscribe to it again by themselves. What was
+ * queued at the old broker, and what is published before a reader is back, is lost.
+ *
  * `pul.topic.write(topic, options)` and `pul.topic.read(topic, options)` work on the global
  * system (after `pul.init()`), or on `options.system`. Importing this module registers the
  * broker actor class, so any node can host brokers.

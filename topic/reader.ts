@@ -11,8 +11,10 @@
  * keep receiving.
  *
  * A reader that is stopped, or whose process ends, is removed from the broker (at once on
- * `stop()`, after its lease of 4 heartbeats otherwise). If the broker moves (its node died),
- * the reader subscribes to the new one by itself; messages published in between are lost.
+ * `stop()`, after its lease of 4 heartbeats otherwise). If the broker moves (its node died,
+ * even by `kill -9`), the reader's pull keeps retrying until the membership has declared the
+ * node dead (about 1.5 s), finds — or creates — the broker on the new owner, and subscribes
+ * there by itself; messages published in between are lost (the broker is in memory).
  *
  * @module
  */
