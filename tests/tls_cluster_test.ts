@@ -19,7 +19,10 @@ Deno.test(
   "tls: same passphrase joins and talks; another passphrase or plaintext is refused clearly",
   opts,
   async () => {
-    const a = await startNode({ passphrase: "correct horse battery staple" });
+    const a = await startNode({
+      passphrase: "correct horse battery staple",
+      env: { PULSING_LOG: "info" },
+    });
     const nodes = [a];
     try {
       const b = await startNode({ passphrase: "correct horse battery staple", seeds: [a.addr] });
@@ -39,6 +42,29 @@ Deno.test(
         return n + (await (await Counter.resolve("secure")).size(big));`),
         1000 + (1 << 20),
       );
+
+      // queue and topic across the TLS cluster
+      await b.run(`
+      globalThis.events = [];
+      const r = await system.topic.read("tls-events");
+      r.onMessage((m) => globalThis.events.push(m));
+      await r.start();`);
+      const delivered = await a.run(`
+      const w = await system.queue.write("tls-q", { numBuckets: 2 });
+      await w.put([{ id: "a", n: 1 }, { id: "b", n: 2 }, { id: "c", n: 3 }]);
+      await w.flush();
+      const t = await system.topic.write("tls-events");
+      return (await t.publish({ hello: "tls" }, { mode: "wait_all_acks" })).delivered;`);
+      assert.equal(delivered, 1);
+      assert.equal(
+        await b.run(`
+        const r = await system.queue.read("tls-q", { numBuckets: 2 });
+        return (await r.get({ limit: 10 })).length;`),
+        3,
+      );
+      assert.deepEqual(await b.run(`return globalThis.events;`), [{ hello: "tls" }]);
+      // the startup log reports the certificate generation time
+      assert.match(a.stderr(), /TLS on: cluster CA [0-9a-f]{16}, certificates in \d+ ms/);
 
       // a node with another passphrase cannot join nor call
       const c = await startNode({ passphrase: "wrong passphrase", seeds: [a.addr] });
