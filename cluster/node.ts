@@ -50,8 +50,16 @@ import type {
 import { NameRegistry, type RegistryDelta, type RegistrySnapshot } from "./registry.ts";
 import { HeadClient, type HeadConfig, type HeadHost, type HeadPush, HeadService } from "./head.ts";
 import { type FailureKind, LazyActorRef } from "./lazy_ref.ts";
+import { type BreakerOptions, type BreakerState, CircuitBreaker } from "./breaker.ts";
 import { RpcConnection, type RpcHandler, type RpcOptions, RpcStream, StreamReply } from "./rpc.ts";
-import { type Member, type MemberEvent, Swim, type SwimConfig, type SwimMessage } from "./swim.ts";
+import {
+  type Member,
+  type MemberEvent,
+  Swim,
+  type SwimConfig,
+  type SwimMessage,
+  type SyncResult,
+} from "./swim.ts";
 import { defaultTransport } from "./transport/mod.ts";
 import type { Listener, Transport } from "./transport/types.ts";
 import { formatAddr, guessLocalIp, parseAddr, resolveSeeds } from "./addr.ts";
@@ -80,6 +88,11 @@ export interface NodeOptions {
   isHeadNode?: boolean;
   /** Head-mode timings (see `HeadConfig`). */
   head?: Partial<HeadConfig>;
+  /**
+   * Circuit breaker per remote node for actor calls and tells (see `breaker.ts`; default 5
+   * connection-level failures within 10 s, open 1 s → 30 s); `false` turns it off.
+   */
+  breaker?: BreakerOptions | false;
 }
 
 /** Membership queries common to SWIM, the head and a worker. */
@@ -181,6 +194,7 @@ export class ClusterNode implements ClusterBackend {
   #worker: HeadClient | undefined;
   #view!: MembershipView;
   readonly #inflight = new Map<string, number>();
+  readonly #breakers = new Map<string, CircuitBreaker>();
   #closed = false;
   readonly #connectTimeout: number;
   readonly #requestTimeout: number;
@@ -225,6 +239,69 @@ export class ClusterNode implements ClusterBackend {
   /** Requests in flight from this node to `nodeId` (what power-of-two compares). */
   inFlight(nodeId: string): number {
     return this.#inflight.get(nodeId) ?? 0;
+  }
+
+  /** State of the circuit breaker of the node at `addr` (`"closed"` when none). */
+  circuit(addr: string): BreakerState {
+    return this.#breakers.get(addr)?.state ?? "closed";
+  }
+
+  /**
+   * Exchange full membership state with `addrs` now, even when already joined (gossip mode):
+   * merges a cluster that formed separately, e.g. Kubernetes pods that started before DNS
+   * listed each other. Host names are resolved; the addresses are remembered as seeds, so
+   * groups keep merging every few seconds if this exchange is lost. No-op in head mode.
+   *
+   * @returns The addresses that answered within the join timeout.
+   */
+  async addSeeds(addrs: string[]): Promise<string[]> {
+    const swim = this.#swim;
+    if (!swim || this.#closed) return [];
+    const resolved = (await resolveSeeds(addrs)).filter((a) => a !== this.#addr);
+    const r: SyncResult = await swim.sync(resolved);
+    return r.answered;
+  }
+
+  #breaker(addr: string): CircuitBreaker | undefined {
+    if (this.#options.breaker === false) return undefined;
+    let b = this.#breakers.get(addr);
+    if (!b) this.#breakers.set(addr, b = new CircuitBreaker(addr, this.#options.breaker ?? {}));
+    return b;
+  }
+
+  /**
+   * Guard a call to `addr` with its circuit: fail fast when open (as an unsent request, so a
+   * lazy reference moves on), and report the outcome: connection-level failures count, a
+   * timeout or an abort says nothing, any answer (an actor's error included) is a success.
+   */
+  #guard<T>(addr: string, call: () => Promise<T>): Promise<T> {
+    const b = this.#breaker(addr);
+    if (!b) return call();
+    let trial: boolean;
+    try {
+      trial = b.acquire();
+    } catch (e) {
+      return Promise.reject(mark(unsentErrors, e));
+    }
+    return call().then(
+      (v) => {
+        b.record("success", trial);
+        return v;
+      },
+      (e) => {
+        const kind = classifyFailure(e);
+        const name = (e as Error)?.name;
+        b.record(
+          kind !== "other"
+            ? "failure"
+            : e instanceof PulsingTimeoutError || name === "AbortError" || name === "TimeoutError"
+            ? "neutral"
+            : "success",
+          trial,
+        );
+        throw e;
+      },
+    );
   }
 
   /** Bind the listener. */
@@ -507,6 +584,10 @@ export class ClusterNode implements ClusterBackend {
       // Fail every request waiting on that node at once (its socket may still be open: a
       // hung process keeps it so).
       const why = `node ${m.addr} is ${ev.type}`;
+      // Fail fast from now on, unless a new process already lives at that address.
+      if (!this.#liveAt(m.addr)) {
+        this.#breaker(m.addr)?.trip(ev.type === "dead" ? "(declared dead)" : "(it left)");
+      }
       const p = this.#peers.get(m.addr);
       if (p?.conn) p.conn.close(why);
       for (const [c, addr] of this.#inbound) if (addr === m.addr) c.close(why);
@@ -518,8 +599,12 @@ export class ClusterNode implements ClusterBackend {
     }
     if (ev.type === "forgotten") {
       this.registry.revive(m.nodeId); // its tombstone expired with SWIM's
+      if (this.#view.member(m.nodeId) === undefined && !this.#liveAt(m.addr)) {
+        this.#breakers.delete(m.addr);
+      }
       return;
     }
+    if (ev.type === "up" || ev.type === "alive") this.#breakers.get(m.addr)?.reset();
     if (ev.type === "up" || ev.type === "updated" || ev.type === "alive") {
       if (ev.type === "up" && ev.prev && (ev.prev.state === "dead" || ev.prev.state === "left")) {
         // Back with a newer incarnation (a refuted false death, or a rejoin): accept its names.
@@ -579,6 +664,10 @@ export class ClusterNode implements ClusterBackend {
   unregisterName(path: string, actorId: ActorId): void {
     const d = this.registry.removeLocal(path, actorId.value);
     if (d) this.#broadcastDelta(d);
+  }
+
+  #liveAt(addr: string): boolean {
+    return this.#view.aliveMembers().some((m) => m.addr === addr);
   }
 
   #memberAddr(nodeId: string): string | undefined {
@@ -750,11 +839,13 @@ export class ClusterNode implements ClusterBackend {
     options?: CallOptions,
     nodeId?: string,
   ): Promise<unknown> {
-    const c = this.#peers.get(addr)?.conn;
-    let r = c && !c.closed ? this.#ask(c, head, body, options) : this.connection(addr).then(
-      (c) => this.#ask(c, head, body, options),
-      (e) => Promise.reject(mark(unsentErrors, e)),
-    );
+    let r = this.#guard(addr, () => {
+      const c = this.#peers.get(addr)?.conn;
+      return c && !c.closed ? this.#ask(c, head, body, options) : this.connection(addr).then(
+        (c) => this.#ask(c, head, body, options),
+        (e) => Promise.reject(mark(unsentErrors, e)),
+      );
+    });
     if (nodeId !== undefined) {
       this.#inflight.set(nodeId, (this.#inflight.get(nodeId) ?? 0) + 1);
       r = r.finally(() => {
@@ -782,6 +873,10 @@ export class ClusterNode implements ClusterBackend {
 
   /** Send a one-way message to a node. */
   send(addr: string, head: Head, body: unknown): Promise<void> {
+    return this.#guard(addr, () => this.#tell(addr, head, body));
+  }
+
+  #tell(addr: string, head: Head, body: unknown): Promise<void> {
     return this.connection(addr).then(
       (c) => {
         if (c.closed) {
