@@ -372,6 +372,33 @@ Deno.test("queue: a reader takes backend and storage path from an existing sqlit
   }
 });
 
+Deno.test("queue: close() ends a waiting get and an iteration at once, then refuses", async () => {
+  await withSystem(async (system) => {
+    const q = await queue.writeQueue(system, "closing", { numBuckets: 2 });
+    await q.put({ id: 1 });
+    const r = await queue.readQueue(system, "closing");
+    assert.equal((await r.get()).length, 1);
+    const waiting = r.get({ wait: true }); // no timeout: only close() can end it
+    const batches: number[] = [];
+    const r2 = await queue.readQueue(system, "closing");
+    const iterating = (async () => {
+      for await (const b of r2) batches.push(b.length);
+    })();
+    await new Promise((res) => setTimeout(res, 50));
+    await r.close();
+    await assert.rejects(waiting, (e) => {
+      assert.ok(e instanceof PulsingRuntimeError);
+      assert.match(e.message, /closed/);
+      return true;
+    });
+    assert.ok(r.closed);
+    await assert.rejects(() => r.get(), /closed/);
+    await r2.close();
+    await iterating; // ends without an error
+    assert.deepEqual(batches, [1]);
+  });
+});
+
 Deno.test("queue: pul.queue-style helpers work on the global system", async () => {
   await pul.init();
   try {

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { PulsingRuntimeError } from "../core/errors.ts";
 import type { ActorSystem } from "../core/system.ts";
 import type { QueueRecord } from "./backend.ts";
 import type { BucketConfig, BucketInfo } from "./bucket_actor.ts";
@@ -166,6 +167,8 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
   readonly #uid = crypto.randomUUID().slice(0, 8);
   #seq = 0;
   #lock: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  readonly #pending = new Set<AbortController>();
 
   /** Use {@linkcode readQueue} (same arguments). */
   constructor(system: ActorSystem, topic: string, options: ReadQueueOptions = {}) {
@@ -216,9 +219,48 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
    * @throws {RangeError} On an invalid `limit` or `timeout`.
    */
   get(options: QueueGetOptions = {}): Promise<QueueRecord[]> {
-    const run = this.#lock.then(() => this.#get(options));
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const ac = new AbortController();
+    this.#pending.add(ac);
+    const signal = options.signal ? AbortSignal.any([options.signal, ac.signal]) : ac.signal;
+    const run = this.#lock.then(() => this.#get({ ...options, signal }));
     this.#lock = run.catch(() => {});
-    return run;
+    return run.finally(() => this.#pending.delete(ac));
+  }
+
+  /** Whether {@linkcode QueueReader.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Close the reader: a pending `get` — also one waiting for records — ends at once (it
+   * rejects with a `PulsingRuntimeError`, and its waits at the buckets are cancelled, so the
+   * buckets' nodes can stop without waiting for them); later calls reject; an iteration ends.
+   * Closing before a shutdown keeps a waiting reader from delaying the buckets' `onStop`.
+   *
+   * @example
+   * ```ts
+   * import * as pul from "../mod.ts";
+   * import { readQueue } from "./reader.ts";
+   * const system = await pul.actorSystem();
+   * const reader = await readQueue(system, "idle");
+   * const waiting = reader.get({ wait: true }).catch((e) => e.message);
+   * await reader.close();
+   * console.log(await waiting); // "queue "idle": this reader is closed"
+   * await system.shutdown();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const reason = this.#closedError();
+    for (const ac of this.#pending) ac.abort(reason);
+    await this.#lock;
+  }
+
+  #closedError(): PulsingRuntimeError {
+    return new PulsingRuntimeError(`queue "${this.topic}": this reader is closed`);
   }
 
   async #get(options: QueueGetOptions): Promise<QueueRecord[]> {
@@ -285,6 +327,7 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
     sliceMs: number,
     signal: AbortSignal | undefined,
   ): Promise<QueueRecord[]> {
+    signal?.throwIfAborted(); // (an abort listener added now would never fire)
     const waitId = `${this.#uid}:${++this.#seq}`;
     const cancels: Promise<unknown>[] = [];
     let cancelled = false;
@@ -364,7 +407,7 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
 
   /**
    * Batches of records as they arrive (each a `get({ wait: true })`). Without `timeout` the
-   * iteration never ends by itself: break out of the loop, or abort the signal.
+   * iteration never ends by itself: break out of the loop, abort the signal, or `close()`.
    *
    * @example
    * ```ts
@@ -382,7 +425,14 @@ export class QueueReader implements AsyncIterable<QueueRecord[]> {
     options: QueueBatchesOptions = {},
   ): AsyncGenerator<QueueRecord[], void, undefined> {
     for (;;) {
-      const batch = await this.get({ ...options, wait: true });
+      if (this.#closed) return;
+      let batch: QueueRecord[];
+      try {
+        batch = await this.get({ ...options, wait: true });
+      } catch (e) {
+        if (this.#closed && !options.signal?.aborted) return; // closed: the iteration ends
+        throw e;
+      }
       if (batch.length === 0) return;
       yield batch;
     }
