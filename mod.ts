@@ -37,7 +37,7 @@ import { readTopic, type ReadTopicOptions, type TopicReader } from "./topic/read
 import type { ActorRef } from "./core/actor_ref.ts";
 import type { ActorId } from "./core/ids.ts";
 import {
-  type ActorClass,
+  ActorClass,
   type ActorProxy,
   type AnyProxy,
   asAny,
@@ -54,7 +54,11 @@ import { NodeTlsTransport } from "./cluster/transport/node_tls.ts";
 import type { Transport } from "./cluster/transport/types.ts";
 import { guardTransport } from "./cluster/transport/guard.ts";
 import { defaultTransport } from "./cluster/transport/mod.ts";
-import type { ServeHttpOptions } from "./http/gateway.ts";
+import type { HttpServerHandle, ServeHttpOptions } from "./http/gateway.ts";
+import type { WireLimits } from "./cluster/rpc.ts";
+import type { SwimConfig } from "./cluster/swim.ts";
+import type { HeadConfig } from "./cluster/head.ts";
+import type { BreakerOptions } from "./cluster/breaker.ts";
 import {
   type BootstrapOptions,
   bootstrapWith,
@@ -107,6 +111,7 @@ export {
   remote,
   type RemoteOptions,
   unmount,
+  withOptions,
 } from "./core/remote.ts";
 export { Behavior, BehaviorAction, stateful, stateless } from "./core/behavior.ts";
 export {
@@ -117,6 +122,10 @@ export {
   type TypedClientResolveOptions,
 } from "./http/client.ts";
 export type { HttpServerHandle, ServeHttpOptions } from "./http/gateway.ts";
+export { DEFAULT_WIRE_LIMITS, type WireLimits } from "./cluster/rpc.ts";
+export { DEFAULT_SWIM_CONFIG, type SwimConfig } from "./cluster/swim.ts";
+export type { HeadConfig } from "./cluster/head.ts";
+export { type BreakerOptions, CircuitOpenError } from "./cluster/breaker.ts";
 export {
   BOOTSTRAP_SOURCES,
   BootstrapEnvError,
@@ -203,6 +212,8 @@ export type PulsingSystem = ActorSystem & {
   readonly queue: QueueFacade;
   /** Pub/sub on this system. */
   readonly topic: TopicFacade;
+  /** The HTTP gateway started by `init({ http })` (its `url`, `addr`, `close()`), if any. */
+  readonly gateway?: HttpServerHandle;
 };
 
 function withFacets(system: ActorSystem): PulsingSystem {
@@ -238,6 +249,28 @@ export function getSystem(): PulsingSystem {
   return withFacets(coreGetSystem());
 }
 
+/**
+ * Timings of a networked node (see {@linkcode InitOptions.tuning}).
+ *
+ * @example
+ * ```ts
+ * import type { ClusterTuning } from "@pulsing/pulsing";
+ * const wan: ClusterTuning = { swim: { periodMs: 1_000, probeTimeoutMs: 500 }, requestTimeoutMs: 60_000 };
+ * ```
+ */
+export interface ClusterTuning {
+  /** Connect timeout, ms (5 000). */
+  connectTimeoutMs?: number;
+  /** Default timeout of a remote ask or call, ms (30 000; per call: `withOptions`). */
+  requestTimeoutMs?: number;
+  /** Membership (SWIM) timings: period, probe timeout, suspicion multipliers... */
+  swim?: Partial<SwimConfig>;
+  /** Head mode timings: heartbeat and worker timeout. */
+  head?: Partial<HeadConfig>;
+  /** The per-node circuit breaker, or `false` to turn it off. */
+  breaker?: BreakerOptions | false;
+}
+
 /** Options of {@linkcode init} and {@linkcode actorSystem}. */
 export interface InitOptions extends ActorSystemOptions {
   /** Listen on `host:port` (port 0 picks a free one). Omit for an in-process system. */
@@ -254,6 +287,11 @@ export interface InitOptions extends ActorSystemOptions {
   advertiseAddr?: string;
   /** Also serve the HTTP gateway (REST calls, health, metrics, dashboard) on this port. */
   http?: ServeHttpOptions;
+  /** Wire limits (frame, message and header sizes, nesting depth, requests and streams per
+   * connection, handshake and idle timeouts); every limit has a safe default. */
+  limits?: WireLimits;
+  /** Timings of the network layer; every field has a sensible default. */
+  tuning?: ClusterTuning;
   /**
    * Start this many extra local nodes (subprocesses, one per core) joined to this one, so that
    * `placement: "remote"` and queue buckets spread over the cores; give `modules` to import
@@ -291,6 +329,12 @@ async function startNode(system: ActorSystem, options: InitOptions): Promise<voi
     advertiseAddr: options.advertiseAddr,
     headAddr: options.headAddr,
     isHeadNode: options.isHeadNode,
+    rpc: options.limits,
+    connectTimeoutMs: options.tuning?.connectTimeoutMs,
+    requestTimeoutMs: options.tuning?.requestTimeoutMs,
+    swim: options.tuning?.swim,
+    head: options.tuning?.head,
+    breaker: options.tuning?.breaker,
   });
 }
 
@@ -339,7 +383,8 @@ async function createSystem(options: InitOptions): Promise<PulsingSystem> {
   if (options.http) {
     try {
       const { serveHttp } = await import("./http/gateway.ts");
-      await serveHttp(system, options.http);
+      const handle = await serveHttp(system, options.http);
+      Object.defineProperty(system, "gateway", { value: handle, enumerable: false });
     } catch (e) {
       await system.shutdown();
       throw e;
@@ -453,7 +498,13 @@ export async function resolve<T extends object>(
     policy: options.policy,
     key: options.key,
   });
-  return options.cls ? options.cls.proxy(ref) : asAny(ref);
+  if (options.cls === undefined) return asAny(ref);
+  if (!(options.cls instanceof ActorClass)) {
+    throw new TypeError(
+      "resolve({ cls }): cls must be the ActorClass that pul.remote() returned, not the plain class",
+    );
+  }
+  return options.cls.proxy(ref);
 }
 
 /**

@@ -430,6 +430,8 @@ export class ActorCell implements ActorContext {
     const w = this.#waiting;
     this.#waiting = undefined;
     if (w) { for (const env of w) env.reject!(err); }
+    // Tell running work at once (ctx.signal), so that it can end within the grace period.
+    this.#abort?.abort(err);
     const inflight = this.#inflight;
     if (inflight && inflight.size > 0) {
       if (graceMs > 0) {
@@ -443,7 +445,6 @@ export class ActorCell implements ActorContext {
       for (const d of inflight) d.reject(err);
       inflight.clear();
     }
-    this.#abort?.abort(err);
     const a = this.#actor;
     if (a && wasRunning && typeof a.onStop === "function") {
       try {
@@ -538,6 +539,7 @@ export function withCallOptions<T>(p: Promise<T>, o: CallOptions, what: string):
     p.then((v) => {
       clearTimeout(timer);
       o.signal?.removeEventListener("abort", onAbort);
+      if (o.signal && v instanceof ActorStream) v.abortOn(o.signal);
       resolve(v);
     }, (e) => {
       clearTimeout(timer);

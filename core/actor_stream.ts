@@ -33,6 +33,8 @@ export class ActorStream<T> extends ReadableStream<T> {
   #opening: Promise<AsyncIterator<T> | Iterator<T>> | undefined;
   #done = false;
   #mapError: ((e: unknown) => unknown) | undefined;
+  #abortReason: unknown;
+  #aborted: Promise<never> | undefined;
 
   /**
    * Build a stream whose source is opened on first pull (use {@linkcode ActorStream.fromIterable} or
@@ -129,7 +131,45 @@ export class ActorStream<T> extends ReadableStream<T> {
     };
   }
 
+  /**
+   * End the stream when `signal` aborts: the producer is cancelled (a generator's `finally`
+   * runs) and the consumer's pending or next read rejects with `signal.reason` — so a stream
+   * cut short is never mistaken for a complete one.
+   *
+   * @param signal The signal to follow.
+   * @returns This stream.
+   *
+   * @example
+   * ```ts
+   * import { ActorStream } from "@pulsing/pulsing/core";
+   * async function* forever() { let i = 0; while (true) { yield i++; await new Promise((r) => setTimeout(r, 5)); } }
+   * const ac = new AbortController();
+   * setTimeout(() => ac.abort(new Error("enough")), 30);
+   * try {
+   *   for await (const _ of ActorStream.fromIterable(forever()).abortOn(ac.signal)) { /* ... *\/ }
+   * } catch (e) {
+   *   console.log((e as Error).message); // "enough"
+   * }
+   * ```
+   */
+  abortOn(signal: AbortSignal): this {
+    if (this.#aborted !== undefined) return this;
+    let fail!: (e: unknown) => void;
+    this.#aborted = new Promise<never>((_, reject) => (fail = reject));
+    this.#aborted.catch(() => {});
+    const onAbort = () => {
+      if (this.#abortReason !== undefined) return;
+      this.#abortReason = signal.reason ?? new DOMException("The stream was aborted", "AbortError");
+      fail(this.#abortReason);
+      this.#return().catch(() => {});
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    return this;
+  }
+
   async #next(): Promise<IteratorResult<T>> {
+    if (this.#abortReason !== undefined) throw this.#abortReason;
     if (this.#done) return { done: true, value: undefined };
     let it = this.#it;
     if (it === undefined) {
@@ -142,11 +182,17 @@ export class ActorStream<T> extends ReadableStream<T> {
       }
     }
     try {
-      const r = await it.next();
-      if (r.done) this.#done = true;
+      const r = this.#aborted === undefined
+        ? await it.next()
+        : await Promise.race([it.next(), this.#aborted]);
+      if (r.done) {
+        this.#done = true;
+        if (this.#abortReason !== undefined) throw this.#abortReason;
+      }
       return r;
     } catch (e) {
       this.#done = true;
+      if (e === this.#abortReason) throw e;
       throw this.#mapError === undefined ? e : this.#mapError(e);
     }
   }

@@ -31,3 +31,4 @@ export * from "./remote.ts";
 export { getSystem, isInitialized } from "./global.ts";
 export { ActorCell, type CellHost, KIND, LocalActorRef, withCallOptions } from "./actor_cell.ts";
 export * from "./system_actor.ts";
+export * from "./zerocopy.ts";

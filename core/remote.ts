@@ -130,7 +130,9 @@ export class PendingCall<T = any> implements PromiseLike<T>, AsyncIterable<T> {
   }
   /** Iterate the items of a streaming method. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return ActorStream.lazy<T>(() => this.#start())[Symbol.asyncIterator]();
+    const s = ActorStream.lazy<T>(() => this.#start());
+    const signal = this.#options?.signal;
+    return (signal ? s.abortOn(signal) : s)[Symbol.asyncIterator]();
   }
 }
 
@@ -147,6 +149,7 @@ export class PendingCall<T = any> implements PromiseLike<T>, AsyncIterable<T> {
 export type AnyProxy = { readonly [method: string]: (...args: any[]) => PendingCall<any> };
 
 const REF: unique symbol = Symbol("pulsing.ref");
+const OPTS: unique symbol = Symbol("pulsing.callOptions");
 
 /**
  * The {@linkcode ActorRef} behind a proxy.
@@ -178,7 +181,7 @@ export function refOf(proxy: object): ActorRef {
  * await pul.shutdown();
  * ```
  */
-export function asAny(target: ActorRef | object): AnyProxy {
+export function asAny(target: ActorRef | object, options?: CallOptions): AnyProxy {
   const ref = isRef(target) ? target : refOf(target);
   return new Proxy(Object.create(null) as AnyProxy, {
     get(_t, prop) {
@@ -190,7 +193,7 @@ export function asAny(target: ActorRef | object): AnyProxy {
       if (prop.startsWith("_") || prop.startsWith("#")) {
         throw new TypeError(`Cannot access private attribute: ${prop}`);
       }
-      return (...args: unknown[]) => new PendingCall(ref, prop, args);
+      return (...args: unknown[]) => new PendingCall(ref, prop, args, options);
     },
     has(_t, prop) {
       return prop === REF;
@@ -540,19 +543,55 @@ function spawnService<T extends object, A extends unknown[]>(
   return system.spawn(() => new ServiceActor(new ac.cls(...args)), opts);
 }
 
+type ProxyThis = { [REF]: ActorRef; [OPTS]?: CallOptions };
+
 function typedPrototype(methods: readonly MethodInfo[]): object {
   const proto: Record<string | symbol, unknown> = Object.create(null);
   for (const { name, stream } of methods) {
     proto[name] = stream
-      ? function (this: { [REF]: ActorRef }, ...args: unknown[]) {
+      ? function (this: ProxyThis, ...args: unknown[]) {
         const ref = this[REF];
-        return ActorStream.lazy(() => ref.call(name, args));
+        const opts = this[OPTS];
+        const s = ActorStream.lazy(() => ref.call(name, args, opts));
+        return opts?.signal ? s.abortOn(opts.signal) : s;
       }
-      : function (this: { [REF]: ActorRef }, ...args: unknown[]) {
-        return this[REF].call(name, args);
+      : function (this: ProxyThis, ...args: unknown[]) {
+        return this[REF].call(name, args, this[OPTS]);
       };
   }
   return proto;
+}
+
+/**
+ * The same proxy with per-call options: a timeout and/or an abort signal applied to every call
+ * made through it (a stream is cut short with the signal's reason when it aborts).
+ *
+ * @param proxy A typed or untyped proxy.
+ * @param options `timeout` (ms) and `signal`.
+ * @returns A proxy of the same type.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "@pulsing/pulsing";
+ * const Slow = pul.remote(class Slow { async wait(ms: number) { await new Promise((r) => setTimeout(r, ms)); return ms; } });
+ * await pul.init();
+ * const s = await Slow.spawn();
+ * try {
+ *   await pul.withOptions(s, { timeout: 10 }).wait(100);
+ * } catch (e) {
+ *   console.log((e as Error).name); // "PulsingTimeoutError"
+ * }
+ * await pul.shutdown();
+ * ```
+ */
+export function withOptions<P extends object>(proxy: P, options: CallOptions): P {
+  const ref = refOf(proxy);
+  const proto = Object.getPrototypeOf(proxy);
+  if (proto === null || proto === Object.prototype) return asAny(ref, options) as P;
+  const p = Object.create(proto) as ProxyThis;
+  p[REF] = ref;
+  p[OPTS] = options;
+  return p as unknown as P;
 }
 
 const registry = new Map<string, ActorClass<object, unknown[]>>();

@@ -672,7 +672,11 @@ export class ActorSystem implements CellHost {
         out.push({
           path,
           instanceCount: 1,
-          instances: [{ nodeId: this.nodeId.value, actorId: c.actorId.value, metadata: c.metadata }],
+          instances: [{
+            nodeId: this.nodeId.value,
+            actorId: c.actorId.value,
+            metadata: c.metadata,
+          }],
         });
       }
     }
