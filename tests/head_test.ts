@@ -55,11 +55,11 @@ Deno.test(
       await w1.run(`await Counter.spawn({ name: "on-w1", args: [10] });`);
       await head.run(`await Counter.spawn({ name: "on-head", args: [20] });`);
       assert.equal(
-        await w2.run(`return await (await Counter.resolve("on-w1", { timeout: 3000 })).incr();`),
+        await w2.run(`return await (await Counter.resolve("on-w1", { timeout: 10000 })).incr();`),
         11,
       );
       assert.equal(
-        await w3.run(`return await (await Counter.resolve("on-head", { timeout: 3000 })).incr();`),
+        await w3.run(`return await (await Counter.resolve("on-head", { timeout: 10000 })).incr();`),
         21,
       );
       const members = await w3.run<{ nodeId: string; status: string }[]>(
@@ -78,7 +78,7 @@ Deno.test(
       );
       // graceful leave of a worker: gone at once from the others
       await w1.run(`await Counter.spawn({ name: "w1-again" });`);
-      await w2.run(`await pul.resolve("w1-again", { timeout: 3000 });`);
+      await w2.run(`await pul.resolve("w1-again", { timeout: 10000 });`);
       const t0 = Date.now();
       await w1.stop();
       const at = await w2.run<number>(waitFor(
@@ -105,7 +105,7 @@ Deno.test(
       const [head, w1, w2] = nodes;
       await w1.run(`await Counter.spawn({ name: "sleepy", args: [1] });`);
       await w2.run(`
-      const c = await Counter.resolve("sleepy", { timeout: 3000 });
+      const c = await Counter.resolve("sleepy", { timeout: 10000 });
       globalThis.callP = c.slow(60000).then(() => "ok", (e) => ({ name: e.name, at: Date.now() }));
       await new Promise((r) => setTimeout(r, 100));`);
       const stoppedAt = Date.now();
@@ -143,7 +143,7 @@ Deno.test(
     try {
       const [head, w1, w2] = nodes;
       await w1.run(`await Counter.spawn({ name: "keeps", args: [0] });`);
-      await w2.run(`await pul.resolve("keeps", { timeout: 3000 });`);
+      await w2.run(`await pul.resolve("keeps", { timeout: 10000 });`);
       head.kill("SIGKILL");
       await head.exited;
       // the worker says it lost the head, and its own actors keep working
