@@ -127,6 +127,8 @@ export class CircuitOpenError extends PulsingRuntimeError {
   /** Milliseconds until a trial call is let through (0: a trial is in progress). */
   readonly retryInMs: number;
   /**
+   * The error for a call refused by the circuit of `node`.
+   *
    * @param node The node's address.
    * @param failures Consecutive failures that opened it (0: opened by membership).
    * @param retryInMs Time until the next trial call.
@@ -172,6 +174,8 @@ export class CircuitBreaker {
   #trial = false;
 
   /**
+   * A closed circuit for `node`.
+   *
    * @param node The node's address (appears in the error message).
    * @param options Thresholds, delays and clock.
    */

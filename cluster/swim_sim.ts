@@ -217,6 +217,8 @@ export class SwimSim {
   #stale: Map<string, number> = new Map();
 
   /**
+   * An empty simulated network at virtual time 0.
+   *
    * @param seed Seed of every random choice in the run.
    * @param config SWIM overrides for every node.
    */
