@@ -58,6 +58,7 @@ import {
   Swim,
   type SwimConfig,
   type SwimMessage,
+  type SyncOptions,
   type SyncResult,
 } from "./swim.ts";
 import { defaultTransport } from "./transport/mod.ts";
@@ -252,13 +253,16 @@ export class ClusterNode implements ClusterBackend {
    * listed each other. Host names are resolved; the addresses are remembered as seeds, so
    * groups keep merging every few seconds if this exchange is lost. No-op in head mode.
    *
+   * @param addrs Addresses (or host names) of other nodes.
+   * @param options `remember: false` for a one-off exchange (e.g. addresses from a DNS answer
+   * that will be asked again anyway); `timeoutMs`.
    * @returns The addresses that answered within the join timeout.
    */
-  async addSeeds(addrs: string[]): Promise<string[]> {
+  async addSeeds(addrs: string[], options?: SyncOptions): Promise<string[]> {
     const swim = this.#swim;
     if (!swim || this.#closed) return [];
     const resolved = (await resolveSeeds(addrs)).filter((a) => a !== this.#addr);
-    const r: SyncResult = await swim.sync(resolved);
+    const r: SyncResult = await swim.sync(resolved, options);
     return r.answered;
   }
 
