@@ -36,6 +36,7 @@ import { type TopicWriter, writeTopic, type WriteTopicOptions } from "./topic/wr
 import { readTopic, type ReadTopicOptions, type TopicReader } from "./topic/reader.ts";
 import type { ActorRef } from "./core/actor_ref.ts";
 import type { ActorId } from "./core/ids.ts";
+import { PulsingRuntimeError } from "./core/errors.ts";
 import {
   ActorClass,
   type ActorProxy,
@@ -586,4 +587,31 @@ export function initInsideTorchrun(
   options: Pick<PlanOptions, "env" | "torchrun"> & { initOptions?: InitOptions } = {},
 ): Promise<ActorSystem> {
   return initInsideTorchrunWith((o) => init({ ...options.initOptions, ...o }), options);
+}
+
+/**
+ * Exchange membership state with more addresses at any time (after `init`): new seeds, or a
+ * group of nodes that formed apart — the two groups merge. Host names are resolved (each address
+ * counts).
+ *
+ * @param addrs `host:port` addresses.
+ * @param options `system` (default: the global one).
+ *
+ * @example
+ * ```ts ignore
+ * import * as pul from "@pulsing/pulsing";
+ * await pul.init({ addr: "127.0.0.1:7000" });
+ * await pul.addSeeds(["127.0.0.1:7100"]); // a node of another group
+ * ```
+ */
+export async function addSeeds(
+  addrs: string[],
+  options: { system?: ActorSystem } = {},
+): Promise<void> {
+  const system = options.system ?? getSystem();
+  const node = system.cluster as { addSeeds?(a: string[]): Promise<unknown> } | undefined;
+  if (!node?.addSeeds) {
+    throw new PulsingRuntimeError("addSeeds: this system is not a networked node (init({ addr }))");
+  }
+  await node.addSeeds(addrs);
 }

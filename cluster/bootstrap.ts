@@ -628,15 +628,17 @@ function watchFormation(
   return { ready, check };
 }
 
-/** Kubernetes: a node still alone joins the addresses DNS lists now (pods appear one by one). */
+/**
+ * Kubernetes: exchange state with every address DNS lists that is not a live member yet (pods
+ * appear one by one, and two groups that formed apart merge this way).
+ */
 function rejoin(system: ActorSystem, addrs: string[]): void {
-  const swim = (system.cluster as ClusterNode | undefined)?.swim;
-  if (!swim || !swim.running) return;
-  const others = swim.aliveMembers().filter((m) => m.nodeId !== swim.nodeId);
-  const fresh = addrs.filter((a) => a !== system.addr);
-  if (others.length === 0 && fresh.length > 0) {
-    swim.join(fresh).catch(() => {});
-  }
+  const node = system.cluster as ClusterNode | undefined;
+  if (!node?.swim?.running) return;
+  const known = new Set(node.swim.aliveMembers().map((m) => m.addr));
+  const fresh = addrs.filter((a) => a !== system.addr && !known.has(a));
+  // DNS is asked again anyway: do not remember pods that have gone away as seeds.
+  if (fresh.length > 0) void node.addSeeds(fresh, { remember: false }).catch(() => {});
 }
 
 async function resolveService(k: KubernetesOptions): Promise<string[]> {
