@@ -7,8 +7,8 @@
  * Most targets are therefore just four command lines: see {@link processTarget}.
  *
  * Implemented: `raw` (the physical floor, `raw_echo.ts`), `moleculer` (Moleculer 0.14, TCP
- * transporter, JSON) and optionally `moleculer-cbor`. The `pulsing` target is an adapter stub
- * that reports "not available" until the remote runtime (issue 3) lands.
+ * transporter, JSON), optionally `moleculer-cbor`, and `pulsing` (our runtime through its
+ * public API, `pulsing_node.ts`).
  *
  * @module
  */
@@ -280,23 +280,27 @@ export function moleculerTarget(serializer: "json" | "cbor" = "json"): Target {
 }
 
 /**
- * ADAPTER STUB — the Pulsing runtime across processes (issue 3). Reports "not available"
- * until the remote runtime lands; it never produces numbers of its own.
- *
- * To plug the runtime in, write `bench/pulsing_node.ts` with the same roles and output as
- * `bench/raw_echo.ts` (`server` prints `{"ready":true,"port":N}` and hosts a named actor;
- * `client --port N --kinds ... --params <json>` resolves it and prints one {@link KindResult}
- * line per kind; `join-observer` / `joiner` for the join figure), then replace this function
- * body with a {@link processTarget} spec like {@link rawTarget}'s.
+ * The Pulsing runtime across processes: `bench/pulsing_node.ts` (a `pul.remote` class `Echo`
+ * with `echo`, `ack(bytes)` and an async generator `items(n)`, built on the public API only).
+ * The client resolves the named actor `echo` through the cluster, so every figure includes the
+ * whole path: proxy → remote ref → RPC (codec, framing, batching) → actor mailbox and back.
  */
 export function pulsingTarget(): Target {
-  const reason = "not available: the Pulsing remote runtime (issue 3) has not landed; " +
-    "see pulsingTarget() in bench/_targets.ts";
-  return {
+  const script = here("./pulsing_node.ts");
+  const run = (role: string, port: number, extra: string[] = []): [string, string[]] => [
+    deno,
+    ["run", "-A", script, role, "--port", `${port}`, ...extra],
+  ];
+  return processTarget({
     name: "pulsing",
-    description: "Pulsing remote actors (adapter stub, not wired yet)",
-    prepare: () => Promise.resolve(reason),
-    startServer: () => Promise.reject(new Error(reason)),
-    runClient: () => Promise.reject(new Error(reason)),
-  };
+    description: `Pulsing remote actors, Deno ${Deno.version.deno} (pul.init + pul.remote proxy ` +
+      "calls over the default Deno TCP transport, plaintext)",
+    serverPicksPort: true,
+    server: (port) => run("server", port, ["--watch-stdin"]),
+    client: (port, kinds, wl) =>
+      run("client", port, ["--kinds", kinds.join(","), "--params", JSON.stringify(wl)]),
+    joinObserver: (port) => run("join-observer", port),
+    joiner: (port) => run("joiner", port),
+    joinerReportsReverse: true,
+  });
 }

@@ -110,3 +110,12 @@ export function parseFlags(args: readonly string[]): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * Defaults an entry point sets before it imports `compare.ts` dynamically (see
+ * `remote_bench.ts`): flags (command-line flags override them) and the result file name.
+ */
+export const COMPARE_DEFAULTS: { flags: Record<string, string>; resultName: string } = {
+  flags: {},
+  resultName: "compare",
+};

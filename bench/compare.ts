@@ -38,7 +38,14 @@ import {
   type Target,
   type TargetContext,
 } from "./_targets.ts";
-import { FULL_WORKLOAD, type KindResult, KINDS, parseFlags, QUICK_WORKLOAD } from "./_workload.ts";
+import {
+  COMPARE_DEFAULTS,
+  FULL_WORKLOAD,
+  type KindResult,
+  KINDS,
+  parseFlags,
+  QUICK_WORKLOAD,
+} from "./_workload.ts";
 
 /** One row of the table. */
 interface Figure {
@@ -49,10 +56,29 @@ interface Figure {
   unit: string;
   better: "lower" | "higher";
   goal: string;
+  /** Whether pulsing meets the goal, from the medians (undefined: no goal or no data). */
+  check?: (m: Medians) => boolean | undefined;
 }
 
+/** Medians of one figure for the three columns the goals refer to. */
+interface Medians {
+  pulsing?: number;
+  raw?: number;
+  moleculer?: number;
+}
+
+const has = (...xs: (number | undefined)[]) => xs.every((x) => x !== undefined && isFinite(x));
+
 const FIGURES: Figure[] = [
-  fig("pingpong", "p50_us", "(a) ask p50, sequential, tiny", "µs", "lower", "≤ 1.3× raw"),
+  fig(
+    "pingpong",
+    "p50_us",
+    "(a) ask p50, sequential, tiny",
+    "µs",
+    "lower",
+    "≤ 1.3× raw",
+    (m) => has(m.pulsing, m.raw) ? m.pulsing! <= 1.3 * m.raw! : undefined,
+  ),
   fig("pingpong", "p99_us", "(a) ask p99, sequential, tiny", "µs", "lower", ""),
   fig(
     "pipeline",
@@ -61,6 +87,10 @@ const FIGURES: Figure[] = [
     "msg/s",
     "higher",
     "≥ 0.5× raw, ≥ 10× moleculer",
+    (m) =>
+      has(m.pulsing, m.raw)
+        ? m.pulsing! >= 0.5 * m.raw! && (!has(m.moleculer) || m.pulsing! >= 10 * m.moleculer!)
+        : undefined,
   ),
   fig(
     "bulk1m",
@@ -69,11 +99,31 @@ const FIGURES: Figure[] = [
     "MiB/s",
     "higher",
     "≥ 0.6× raw, ≥ 20× moleculer",
+    (m) =>
+      has(m.pulsing, m.raw)
+        ? m.pulsing! >= 0.6 * m.raw! && (!has(m.moleculer) || m.pulsing! >= 20 * m.moleculer!)
+        : undefined,
   ),
   fig("bulk16m", "mib_per_s", "(c) 16 MiB request, tiny reply", "MiB/s", "higher", ""),
-  fig("stream", "items_per_s", "(d) stream of 100k small strings", "items/s", "higher", "≥ 500k/s"),
+  fig(
+    "stream",
+    "items_per_s",
+    "(d) stream of 100k small strings",
+    "items/s",
+    "higher",
+    "≥ 500k/s",
+    (m) => has(m.pulsing) ? m.pulsing! >= 500_000 : undefined,
+  ),
   fig("stream", "ttfi_us", "(d) stream time to first item", "µs", "lower", ""),
-  fig("join", "join_ms", "join: fresh process → callable from other", "ms", "lower", "< 100 ms"),
+  fig(
+    "join",
+    "join_ms",
+    "join: fresh process → callable from other",
+    "ms",
+    "lower",
+    "< 100 ms",
+    (m) => has(m.pulsing) ? m.pulsing! < 100 : undefined,
+  ),
   fig("join", "join_reverse_ms", "join: fresh process → can call other", "ms", "lower", ""),
 ];
 
@@ -84,11 +134,12 @@ function fig(
   unit: string,
   better: "lower" | "higher",
   goal: string,
+  check?: (m: Medians) => boolean | undefined,
 ): Figure {
-  return { key: `${kind}.${metric}`, kind, metric, label, unit, better, goal };
+  return { key: `${kind}.${metric}`, kind, metric, label, unit, better, goal, check };
 }
 
-const flags = parseFlags(Deno.args);
+const flags = { ...COMPARE_DEFAULTS.flags, ...parseFlags(Deno.args) };
 const quick = !!flags.quick;
 const reps = Math.max(1, Math.min(10, Number(flags.reps ?? 3)));
 const workload = quick ? QUICK_WORKLOAD : FULL_WORKLOAD;
@@ -229,6 +280,7 @@ const headers = [
   "pulsing ÷ moleculer",
   "moleculer ÷ raw",
   "goal (issue 9)",
+  "met",
 ];
 const rows = FIGURES.map((f) => [
   f.label,
@@ -238,7 +290,17 @@ const rows = FIGURES.map((f) => [
   fmtRatio(med("pulsing", f.key), med("moleculer", f.key)),
   fmtRatio(med("moleculer", f.key), med("raw", f.key)),
   f.goal,
+  verdict(f),
 ]);
+function verdict(f: Figure): string {
+  if (!f.check) return "";
+  const ok = f.check({
+    pulsing: med("pulsing", f.key),
+    raw: med("raw", f.key),
+    moleculer: med("moleculer", f.key),
+  });
+  return ok === undefined ? "–" : ok ? "yes" : "**no**";
+}
 const elapsedS = (performance.now() - t0) / 1000;
 const machine = `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} CPUs, ` +
   `Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`;
@@ -283,10 +345,13 @@ const json = {
     notes: [...(notes.get(t.name) ?? [])],
     figures: Object.fromEntries(FIGURES.map((f) => [f.key, summaryOf(t.name, f.key)])),
   })),
-  figures: FIGURES,
+  figures: FIGURES.map(({ check: _check, ...f }) => ({
+    ...f,
+    met: verdict({ ...f, check: _check }),
+  })),
 };
-const jsonPath = await writeResult("compare", json, "json");
-const mdPath = await writeResult("compare", md, "md");
+const jsonPath = await writeResult(COMPARE_DEFAULTS.resultName, json, "json");
+const mdPath = await writeResult(COMPARE_DEFAULTS.resultName, md, "md");
 console.error(`results: ${jsonPath}\n         ${mdPath}`);
 if (group.pids.length > 0) console.error(`warning: still running: ${group.pids.join(", ")}`);
 Deno.exit(0);

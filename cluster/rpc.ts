@@ -18,6 +18,11 @@
  * | 8    | SERROR | id, WireError        | responder → caller                |
  * | 9    | CANCEL | id                   | caller → responder                |
  * | 10   | CREDIT | id, n                | caller → responder                |
+ * | 11   | ITEMS  | id, [value, ...]     | responder → caller (several items) |
+ *
+ * A producer batches the items it made while the previous write was in flight (or during one
+ * turn) into one ITEMS message, never more than the credit the caller granted; a caller that
+ * receives more items than it granted closes the connection (protocol error).
  *
  * Request ids are per direction: requests carry the caller's ids, replies echo them.
  *
@@ -35,7 +40,8 @@ import {
 import type { WireError } from "../core/errors.ts";
 import { toZeroCopy, zeroCopyConfig } from "../core/zerocopy.ts";
 import type { ZeroCopyMode } from "../core/zerocopy.ts";
-import { decodeValue, encodeValue, ProtocolError } from "../streams/codec.ts";
+import { decodeValue, ProtocolError, ValueEncoder } from "../streams/codec.ts";
+import type { DecodeOptions } from "../streams/codec.ts";
 import { FrameDecoder, FrameWriter } from "../streams/frame.ts";
 import type { FrameLimits } from "../streams/frame.ts";
 
@@ -49,6 +55,10 @@ const K_END = 7;
 const K_SERROR = 8;
 const K_CANCEL = 9;
 const K_CREDIT = 10;
+const K_ITEMS = 11;
+
+/** Most stream items put into one ITEMS message. */
+const MAX_BATCH_ITEMS = 256;
 
 /** What a connection calls for the requests its peer sends. */
 export interface RpcHandler {
@@ -62,21 +72,84 @@ export interface RpcHandler {
   onTell(head: unknown, body: unknown): void | Promise<void>;
 }
 
-/** Options of {@linkcode RpcConnection}; every limit has a safe default. */
-export interface RpcOptions extends FrameLimits {
-  /** Default timeout of an ask until its reply (or its stream) starts, in ms (30,000). */
-  requestTimeoutMs?: number;
+/**
+ * The limits every connection enforces on what its peer sends, with safe defaults (what
+ * `pul.init({ limits })` takes). A limit hit either fails only the offending request (with a
+ * `PulsingRuntimeError` sent back to the peer) or closes only the offending connection, and
+ * logs one line saying which limit and which peer.
+ *
+ * | limit | default | when hit |
+ * |---|---|---|
+ * | `maxFrameSize` | 16 MiB | connection closed (checked on the length prefix, before allocating) |
+ * | `maxMessageSize` | 256 MiB | connection closed (checked on the segment table, before allocating) |
+ * | `maxHeaderSize` | 16 MiB | connection closed (the msgpack part of one message) |
+ * | `maxDepth` | 64 | connection closed (nesting of a received value; sending deeper fails the call) |
+ * | `maxSegments` | 65535 | connection closed |
+ * | `maxPartialMessages` / `maxPartialBytes` | 64 / 512 MiB | connection closed (big messages in reassembly) |
+ * | `maxInflight` | 1024 | the request is refused with an error reply |
+ * | `maxStreams` | 256 | the stream request is refused with an error reply |
+ * | `handshakeTimeoutMs` | 5 s | a connection whose peer sent no complete message (and to which this side sent nothing) within it is closed: silent peers, slowloris |
+ * | `frameTimeoutMs` | 30 s | a frame that is still incomplete after it is closed (a trickle after the first message) |
+ * | `idleTimeoutMs` | 5 min | a connection with no traffic either way and nothing pending is closed (0 = never) |
+ *
+ * Big messages are allocated at their exact claimed size only after the claim passed these
+ * limits, and the pages are only touched (resident) as the bytes actually arrive.
+ */
+export interface WireLimits {
+  /** Largest single frame, in bytes (16 MiB). */
+  maxFrameSize?: number;
+  /** Largest reassembled message (msgpack part plus byte segments), in bytes (256 MiB). */
+  maxMessageSize?: number;
+  /** Largest msgpack part of one message, in bytes (16 MiB). */
+  maxHeaderSize?: number;
+  /** Most byte segments in one message (65535). */
+  maxSegments?: number;
+  /** Most big messages in reassembly at once per connection (64). */
+  maxPartialMessages?: number;
+  /** Most bytes claimed by big messages in reassembly at once per connection (512 MiB). */
+  maxPartialBytes?: number;
+  /** Maximum nesting depth of decoded and encoded values (64). */
+  maxDepth?: number;
   /** Most asks this side waits for at once, and most asks of the peer served at once (1024). */
   maxInflight?: number;
   /** Most streams the peer may have open from this side at once (256). */
   maxStreams?: number;
-  /** Items a caller lets a producer run ahead (the initial credit, default 32). */
+  /**
+   * Time for a new connection's first complete message, in ms (5,000). Applies while this side
+   * has sent nothing on the connection (an accepted one), so a dialler is never cut off.
+   */
+  handshakeTimeoutMs?: number;
+  /** Time for a frame that has started to arrive to complete, in ms (30,000). */
+  frameTimeoutMs?: number;
+  /** Close a connection without traffic and with nothing pending after this, in ms (300,000; 0 = never). */
+  idleTimeoutMs?: number;
+}
+
+/** The defaults of {@linkcode WireLimits}. */
+export const DEFAULT_WIRE_LIMITS: Readonly<Required<WireLimits>> = Object.freeze({
+  maxFrameSize: 16 * 1024 * 1024,
+  maxMessageSize: 256 * 1024 * 1024,
+  maxHeaderSize: 16 * 1024 * 1024,
+  maxSegments: 65535,
+  maxPartialMessages: 64,
+  maxPartialBytes: 512 * 1024 * 1024,
+  maxDepth: 64,
+  maxInflight: 1024,
+  maxStreams: 256,
+  handshakeTimeoutMs: 5_000,
+  frameTimeoutMs: 30_000,
+  idleTimeoutMs: 300_000,
+});
+
+/** Options of {@linkcode RpcConnection}; every limit has a safe default. */
+export interface RpcOptions extends WireLimits, FrameLimits {
+  /** Default timeout of an ask until its reply (or its stream) starts, in ms (30,000). */
+  requestTimeoutMs?: number;
+  /** Items a caller lets a producer run ahead (the initial credit, default 256). */
   streamCredit?: number;
-  /** Maximum nesting depth of decoded and encoded values (64). */
-  maxDepth?: number;
   /** Messages larger than this are chunked (65536 bytes). */
   chunkThreshold?: number;
-  /** Data bytes per chunk (262144). */
+  /** Data bytes per chunk (1 MiB). */
   chunkSize?: number;
   /** Zero-copy mode for bodies, results and items (default: the environment's). */
   zeroCopy?: ZeroCopyMode;
@@ -169,6 +242,7 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
   #buf: T[] = [];
   #head = 0;
   #unacked = 0;
+  #granted: number;
   #state = S_OPEN;
   #error: unknown;
   #waiter: Deferred<IteratorResult<T>> | undefined;
@@ -179,6 +253,7 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
     this.#id = id;
     this.#owner = owner;
     this.#credit = credit;
+    this.#granted = credit;
     this.#grantAt = Math.max(1, credit >> 1);
   }
 
@@ -195,6 +270,29 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
   /** The credit this stream was opened with. */
   get credit(): number {
     return this.#credit;
+  }
+
+  /** @internal Items received; a producer beyond its credit is a protocol error. */
+  _take(n: number): void {
+    if ((this.#granted -= n) < 0) {
+      throw new ProtocolError(
+        `stream ${this.#id} received ${-this.#granted} items beyond the credit it granted`,
+      );
+    }
+  }
+
+  /** @internal */
+  _pushMany(items: T[]): void {
+    if (this.#state !== S_OPEN) return;
+    let i = 0;
+    const w = this.#waiter;
+    if (w !== undefined && items.length > 0) {
+      this.#waiter = undefined;
+      this.#consumed();
+      w.resolve({ value: items[0], done: false });
+      i = 1;
+    }
+    for (; i < items.length; i++) this.#buf.push(items[i]);
   }
 
   /** @internal */
@@ -247,6 +345,7 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
     if (this.#state !== S_OPEN) return;
     if (++this.#unacked >= this.#grantAt) {
       this.#owner._grant(this.#id, this.#unacked);
+      this.#granted += this.#unacked;
       this.#unacked = 0;
     }
   }
@@ -328,6 +427,12 @@ interface PendingAsk {
 interface Served {
   ac: AbortController | undefined;
   credit: number;
+  /** Items made and not yet sent (emitted right before the next write). */
+  batch: unknown[] | undefined;
+  /** Encoding an ITEMS message failed: the error went instead, the pump stops. */
+  failed: boolean;
+  /** A macrotask that emits the batch is pending. */
+  tickArmed: boolean;
   cancelled: boolean;
   streaming: boolean;
   wake: (() => void) | undefined;
@@ -373,6 +478,8 @@ export class RpcConnection {
   readonly #zeroCopy: ZeroCopyMode | undefined;
   readonly #log: (line: string) => void;
   readonly #describe: (head: unknown) => string;
+  readonly #enc = new ValueEncoder(1024);
+  readonly #decodeOptions: DecodeOptions;
   #nextId = 1;
   #pending = new Map<number, PendingAsk>();
   #streams = new Map<number, RpcStream<unknown>>();
@@ -383,6 +490,18 @@ export class RpcConnection {
   #closeCbs: ((err: PulsingRuntimeError) => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
+  // hostile-peer watchdog
+  readonly #handshakeMs: number;
+  readonly #frameMs: number;
+  readonly #idleMs: number;
+  readonly #openedAt = Date.now();
+  #lastActivity = Date.now();
+  #lastFrames = 0;
+  #lastFrameAt = Date.now();
+  #gotMessage = false;
+  #sentAny = false;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #refusalsLogged: Set<string> | undefined;
 
   /**
    * Wrap a connection and start reading from it.
@@ -396,16 +515,37 @@ export class RpcConnection {
     this.remoteAddr = conn.remoteAddr;
     this.#handler = handler;
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.#maxInflight = options.maxInflight ?? 1024;
-    this.#maxStreams = options.maxStreams ?? 256;
-    this.#credit = Math.max(1, options.streamCredit ?? 32);
-    this.#maxDepth = options.maxDepth ?? 64;
+    this.#maxInflight = options.maxInflight ?? DEFAULT_WIRE_LIMITS.maxInflight;
+    this.#maxStreams = options.maxStreams ?? DEFAULT_WIRE_LIMITS.maxStreams;
+    this.#credit = Math.max(1, options.streamCredit ?? 256);
+    this.#maxDepth = options.maxDepth ?? DEFAULT_WIRE_LIMITS.maxDepth;
+    this.#handshakeMs = options.handshakeTimeoutMs ?? DEFAULT_WIRE_LIMITS.handshakeTimeoutMs;
+    this.#frameMs = options.frameTimeoutMs ?? DEFAULT_WIRE_LIMITS.frameTimeoutMs;
+    this.#idleMs = options.idleTimeoutMs ?? DEFAULT_WIRE_LIMITS.idleTimeoutMs;
+    this.#decodeOptions = { maxDepth: this.#maxDepth + 1 };
     this.#zeroCopy = options.zeroCopy;
     this.#log = options.logger ?? ((line) => console.error(line));
     this.#describe = options.describe ?? describeHead;
-    this.#writer = new FrameWriter((chunks) => conn.write(chunks), options);
+    this.#writer = new FrameWriter((chunks) => {
+      this.#sentAny = true;
+      this.#lastActivity = Date.now();
+      return conn.write(chunks);
+    }, options);
     this.#decoder = new FrameDecoder(this.#onMessage, options);
-    conn.start(this.#onData, this.#onConnClose);
+    conn.start(this.#onData, this.#onConnClose, {
+      target: () => this.#closed ? undefined : this.#decoder.readTarget(),
+      placed: (n) => {
+        if (this.#closed) return;
+        this.#lastActivity = Date.now();
+        try {
+          this.#decoder.placed(n);
+        } catch (e) {
+          this.#protocolFailure(e);
+        }
+        this.#trackFrame();
+      },
+    });
+    this.#armWatchdog();
   }
 
   /** Whether the connection is closed. */
@@ -543,6 +683,8 @@ export class RpcConnection {
     this.#closeError = err;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#watchdog !== undefined) clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
     this.#writer.close(err);
     this.#conn.close();
     const pending = [...this.#pending.values()];
@@ -595,8 +737,11 @@ export class RpcConnection {
   }
 
   #send(msg: unknown[], lane?: unknown, done?: (err?: Error) => void): void {
-    const enc = encodeValue(msg, { maxDepth: this.#maxDepth + 1, zeroCopy: this.#zcNested() });
-    this.#writer.send(enc.meta, enc.segments, lane, done);
+    // one encoder per connection, reused for every message (a fresh one if a user getter or
+    // [zerocopy]() method sends while we are encoding)
+    const enc = this.#enc.busy ? new ValueEncoder(256) : this.#enc;
+    enc.encode(msg, this.#maxDepth + 1, this.#zcNested());
+    this.#writer.sendEncoded(enc, lane, done);
   }
 
   /** The mode for values inside the envelope (force is checked on bodies separately). */
@@ -615,7 +760,8 @@ export class RpcConnection {
       return true;
     } catch (e) {
       if (!this.#closed) {
-        this.#send([kind === K_ITEM ? K_SERROR : K_ERROR, id, errorToWire(e)], lane);
+        const k = kind === K_ITEM || kind === K_ITEMS ? K_SERROR : K_ERROR;
+        this.#send([k, id, errorToWire(e)], lane);
       }
       return false;
     }
@@ -677,12 +823,80 @@ export class RpcConnection {
 
   #onData = (chunk: Uint8Array): void => {
     if (this.#closed) return;
+    this.#lastActivity = Date.now();
     try {
       this.#decoder.push(chunk);
     } catch (e) {
       this.#protocolFailure(e);
     }
+    this.#trackFrame();
   };
+
+  /** Remember when the last frame completed (for the frame timeout). */
+  #trackFrame(): void {
+    const f = this.#decoder.frames;
+    if (f !== this.#lastFrames) {
+      this.#lastFrames = f;
+      this.#lastFrameAt = this.#lastActivity;
+    }
+  }
+
+  // ---- the watchdog: handshake, stalled frame, idle ----
+
+  #armWatchdog(): void {
+    const periods = [this.#handshakeMs, this.#frameMs, this.#idleMs].filter((x) => x > 0);
+    if (periods.length === 0 || this.#closed) return;
+    const every = Math.max(25, Math.min(1_000, Math.min(...periods) / 4));
+    this.#watchdog = setTimeout(this.#watch, every);
+    // never keep a process alive just for this
+    (this.#watchdog as { unref?: () => void }).unref?.();
+    if (typeof this.#watchdog === "number") {
+      (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno?.unrefTimer?.(
+        this.#watchdog,
+      );
+    }
+  }
+
+  #watch = (): void => {
+    this.#watchdog = undefined;
+    if (this.#closed) return;
+    const now = Date.now();
+    if (
+      !this.#gotMessage && !this.#sentAny && this.#handshakeMs > 0 &&
+      now - this.#openedAt >= this.#handshakeMs
+    ) {
+      return this.#refuse(
+        `no complete message within the handshake timeout (${this.#handshakeMs} ms)`,
+      );
+    }
+    if (
+      this.#frameMs > 0 && !this.#decoder.atBoundary && now - this.#lastFrameAt >= this.#frameMs
+    ) {
+      return this.#refuse(`no frame completed for ${this.#frameMs} ms mid-frame (frameTimeoutMs)`);
+    }
+    if (
+      this.#idleMs > 0 && now - this.#lastActivity >= this.#idleMs && this.#pending.size === 0 &&
+      this.#streams.size === 0 && this.#served.size === 0
+    ) {
+      return this.#refuse(`idle for ${this.#idleMs} ms (idleTimeoutMs)`, "info");
+    }
+    this.#armWatchdog();
+  };
+
+  /** Close this connection for a limit, with one logged line. */
+  #refuse(reason: string, _level: "warn" | "info" = "warn"): void {
+    if (this.#closed) return;
+    this.#log(`rpc ${this.remoteAddr}: ${reason}; closing the connection`);
+    this.close(reason);
+  }
+
+  /** Log the first refusal of each kind on this connection (a flood logs one line). */
+  #logRefusal(kind: string, line: string): void {
+    const seen = this.#refusalsLogged ??= new Set();
+    if (seen.has(kind)) return;
+    seen.add(kind);
+    this.#log(`rpc ${this.remoteAddr}: ${line} (further refusals of this kind are not logged)`);
+  }
 
   #onConnClose = (err?: Error): void => {
     if (this.#closed) return;
@@ -698,7 +912,8 @@ export class RpcConnection {
 
   #onMessage = (meta: Uint8Array, segments: Uint8Array[]): void => {
     if (this.#closed) return;
-    const m = decodeValue(meta, segments, { maxDepth: this.#maxDepth + 1 });
+    this.#gotMessage = true;
+    const m = decodeValue(meta, segments, this.#decodeOptions);
     if (!Array.isArray(m) || m.length < 2 || typeof m[0] !== "number" || typeof m[1] !== "number") {
       throw new ProtocolError("message is not an [kind, id, ...] envelope");
     }
@@ -726,9 +941,24 @@ export class RpcConnection {
       }
       case K_STREAM:
         return this.#onStreamStart(id);
-      case K_ITEM:
-        this.#streams.get(id)?._push(m[2]);
+      case K_ITEM: {
+        const s = this.#streams.get(id);
+        if (s !== undefined) {
+          s._take(1);
+          s._push(m[2]);
+        }
         return;
+      }
+      case K_ITEMS: {
+        const items = m[2];
+        if (!Array.isArray(items)) throw new ProtocolError("ITEMS without an array of items");
+        const s = this.#streams.get(id);
+        if (s !== undefined) {
+          s._take(items.length);
+          s._pushMany(items);
+        }
+        return;
+      }
       case K_END: {
         const s = this.#streams.get(id);
         if (s !== undefined) {
@@ -813,6 +1043,10 @@ export class RpcConnection {
       throw new ProtocolError(`bad initial credit ${String(credit)}`);
     }
     if (this.#served.size >= this.#maxInflight) {
+      this.#logRefusal(
+        "inflight",
+        `refused a request: maxInflight ${this.#maxInflight} requests already in progress`,
+      );
       this.#send([
         K_ERROR,
         id,
@@ -828,6 +1062,9 @@ export class RpcConnection {
     const s: Served = {
       ac,
       credit,
+      batch: undefined,
+      failed: false,
+      tickArmed: false,
       cancelled: false,
       streaming: false,
       wake: undefined,
@@ -853,6 +1090,10 @@ export class RpcConnection {
     }
     if (v instanceof StreamReply) {
       if (this.#producing >= this.#maxStreams) {
+        this.#logRefusal(
+          "streams",
+          `refused a stream: maxStreams ${this.#maxStreams} streams already open`,
+        );
         this.#served.delete(id);
         closeSource(v.source, this.#log);
         this.#send([
@@ -877,6 +1118,46 @@ export class RpcConnection {
     if (s.cancelled || this.#served.get(id) !== s) return;
     this.#served.delete(id);
     this.#send([K_ERROR, id, errorToWire(e)]);
+  }
+
+  /**
+   * Add an item to the stream's batch. The batch goes out when it is full, when the credit is
+   * used up, when the source ends, or at the next macrotask (`setImmediate`): a source that
+   * makes items synchronously or in microtasks fills whole batches, a slow one sends each item
+   * as soon as the event loop turns.
+   */
+  #queueItem(id: number, s: Served, value: unknown, lane: unknown): void {
+    try {
+      this.#checkForce(value);
+    } catch (e) {
+      this.#emitBatch(id, s, lane);
+      s.failed = true;
+      if (!this.#closed) this.#send([K_SERROR, id, errorToWire(e)], lane);
+      return;
+    }
+    let b = s.batch;
+    if (b === undefined) {
+      b = s.batch = [];
+      if (!s.tickArmed) {
+        s.tickArmed = true;
+        nextMacrotask(() => {
+          s.tickArmed = false;
+          if (this.#served.get(id) === s && !s.cancelled) this.#emitBatch(id, s, lane);
+        });
+      }
+    }
+    b.push(value);
+    if (b.length >= MAX_BATCH_ITEMS || s.credit <= 0) this.#emitBatch(id, s, lane);
+  }
+
+  #emitBatch(id: number, s: Served, lane: unknown): void {
+    const b = s.batch;
+    if (b === undefined || b.length === 0 || s.failed) return;
+    s.batch = undefined; // the next item starts a new batch (with its own hook)
+    if (this.#closed) return;
+    if (!this.#sendReply(b.length === 1 ? K_ITEM : K_ITEMS, id, b.length === 1 ? b[0] : b, lane)) {
+      s.failed = true;
+    }
   }
 
   #stopServed(s: Served, reason: unknown): void {
@@ -918,17 +1199,25 @@ export class RpcConnection {
         const r = await it.next();
         if (r.done) {
           finished = true;
-          if (!s.cancelled) this.#send([K_END, id], lane);
+          if (!s.cancelled) {
+            this.#emitBatch(id, s, lane);
+            if (!s.failed && !this.#closed) this.#send([K_END, id], lane);
+          }
           break;
         }
-        if (s.cancelled) break;
+        if (s.cancelled || s.failed) break;
         s.credit--;
-        if (!this.#sendReply(K_ITEM, id, r.value, lane)) break; // the error went instead
+        this.#queueItem(id, s, r.value, lane);
+        if (s.failed) break; // the error went instead
       }
     } catch (e) {
       finished = true; // a throwing iterator is done
-      if (!s.cancelled && !this.#closed) this.#send([K_SERROR, id, errorToWire(e)], lane);
+      if (!s.cancelled && !this.#closed) {
+        this.#emitBatch(id, s, lane);
+        if (!s.failed) this.#send([K_SERROR, id, errorToWire(e)], lane);
+      }
     } finally {
+      s.batch = undefined;
       this.#producing--;
       if (this.#served.get(id) === s) this.#served.delete(id);
       if (!finished) {
@@ -941,6 +1230,13 @@ export class RpcConnection {
     }
   }
 }
+
+/** Run `cb` after the current macrotask (setImmediate where the runtime has it: Deno, Node). */
+const nextMacrotask: (cb: () => void) => void = (() => {
+  const si = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
+  if (typeof si === "function") return (cb: () => void) => void si(cb);
+  return (cb: () => void) => void setTimeout(cb, 0);
+})();
 
 function closeSource(
   source: AsyncIterable<unknown> | Iterable<unknown>,

@@ -439,3 +439,109 @@ Deno.test("rpc: a 4 GiB length claim and garbage msgpack are rejected", async ()
     assert.equal(logs.length, 1, logs.join("\n"));
   }
 });
+
+/** An in-memory Conn for protocol-level tests. */
+class MemConn implements Conn {
+  readonly remoteAddr = "mem:1";
+  readonly localAddr = "mem:0";
+  onData: (c: Uint8Array) => void = () => {};
+  closed = false;
+  written: Uint8Array[] = [];
+  start(onData: (c: Uint8Array) => void): void {
+    this.onData = onData;
+  }
+  write(chunks: Uint8Array[]): Promise<void> {
+    for (const c of chunks) this.written.push(c.slice());
+    return Promise.resolve();
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+Deno.test("rpc limits: handshake, stalled frame and idle timeouts close only that connection", async () => {
+  const logs: string[] = [];
+  const opts: RpcOptions = {
+    logger: (l) => logs.push(l),
+    handshakeTimeoutMs: 150,
+    frameTimeoutMs: 300,
+    idleTimeoutMs: 450,
+  };
+  // silent peer: closed after the handshake timeout
+  const silent = new MemConn();
+  const a = new RpcConnection(silent, noop, opts);
+  // a dialler that sent something is never cut off by the handshake timeout
+  const dialler = new MemConn();
+  const b = new RpcConnection(dialler, noop, { ...opts, idleTimeoutMs: 0 });
+  void b.tell("hello", null);
+  // a trickling peer after its first message: closed by the frame timeout
+  const trickle = new MemConn();
+  const c = new RpcConnection(trickle, noop, { ...opts, idleTimeoutMs: 0 });
+  const { encodeValue } = await import("../streams/codec.ts");
+  const { frameMessage } = await import("../streams/frame.ts");
+  const tell = encodeValue([2, 0, "h", null]);
+  const f = frameMessage(tell.meta, []);
+  for (const p of f.parts!) trickle.onData(p);
+  // then a frame claiming 100 bytes, 1 byte per 50 ms
+  const claim = [0, 0, 0, 100, 1];
+  let sent = 0;
+  const timer = setInterval(() => trickle.onData(new Uint8Array([claim[sent++] ?? 0])), 50);
+  await sleep(250);
+  assert.ok(a.closed, "silent peer dropped");
+  assert.match(logs.join("\n"), /handshake timeout \(150 ms\)/);
+  assert.ok(!b.closed && !c.closed);
+  await sleep(400);
+  clearInterval(timer);
+  assert.ok(c.closed, "trickle dropped");
+  assert.match(logs.join("\n"), /frameTimeoutMs/);
+  assert.ok(!b.closed, "the dialler is not idle-checked (idleTimeoutMs 0)");
+  // idle: nothing pending, no traffic
+  const idle = new MemConn();
+  const d = new RpcConnection(idle, noop, { ...opts, handshakeTimeoutMs: 0 });
+  await sleep(700);
+  assert.ok(d.closed);
+  assert.match(logs.join("\n"), /idle for 450 ms/);
+  assert.equal(logs.length, 3, logs.join("\n"));
+  b.close();
+});
+
+Deno.test("rpc limits: a producer beyond the credit it was granted is a protocol error", async () => {
+  const conn = new MemConn();
+  const logs: string[] = [];
+  const rpc = new RpcConnection(conn, noop, { logger: (l) => logs.push(l), streamCredit: 4 });
+  const { encodeValue } = await import("../streams/codec.ts");
+  const { frameMessage } = await import("../streams/frame.ts");
+  const send = (v: unknown) => {
+    const e = encodeValue(v);
+    for (const p of frameMessage(e.meta, e.segments).parts!) conn.onData(p);
+  };
+  const p = rpc.ask("stream please", null);
+  send([5, 1]); // STREAM for ask 1
+  const s = await p as RpcStream<number>;
+  send([11, 1, [1, 2, 3]]); // 3 of 4
+  assert.ok(!rpc.closed);
+  send([11, 1, [4, 5]]); // 5 > 4
+  assert.ok(rpc.closed);
+  assert.match(logs[0], /beyond the credit/);
+  await assert.rejects(async () => {
+    for await (const _ of s) { /* the items before the error, then the error */ }
+  }, PulsingRuntimeError);
+});
+
+Deno.test("rpc: a stream's items are batched into few messages and keep their order", async () => {
+  const p = await pair(new DenoTcpTransport(), {
+    onAsk: () =>
+      new StreamReply((async function* () {
+        for (let i = 0; i < 5000; i++) yield i;
+      })()),
+    onTell: () => {},
+  });
+  try {
+    const s = await p.client.ask("count", null) as RpcStream<number>;
+    let n = 0;
+    for await (const x of s) assert.equal(x, n++);
+    assert.equal(n, 5000);
+  } finally {
+    await p.close();
+  }
+});

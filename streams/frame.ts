@@ -110,6 +110,7 @@ export class FrameDecoder {
   #partials = new Map<number, Partial>();
   #partialBytes = 0;
   #error: ProtocolError | undefined;
+  #frames = 0;
 
   /**
    * Create a decoder.
@@ -126,6 +127,16 @@ export class FrameDecoder {
   /** Bytes currently allocated for big messages being reassembled. */
   get partialBytes(): number {
     return this.#partialBytes;
+  }
+
+  /** Frames completely received so far (a measure of progress). */
+  get frames(): number {
+    return this.#frames;
+  }
+
+  /** Whether the stream is between frames with no big message in reassembly. */
+  get atBoundary(): boolean {
+    return this.#state === S_PREFIX && this.#preN === 0 && this.#partials.size === 0;
   }
 
   /**
@@ -288,6 +299,7 @@ export class FrameDecoder {
   }
 
   #msg(f: Uint8Array, owned: boolean): void {
+    this.#frames++;
     const [metaLen, lens, start, total] = this.#table(f, 0);
     if (start + total !== f.length) {
       throw new ProtocolError(`MSG frame of ${f.length} bytes does not match its table`);
@@ -309,6 +321,7 @@ export class FrameDecoder {
   }
 
   #begin(f: Uint8Array): void {
+    this.#frames++;
     const L = this.#limits;
     const mid = readU32(f, 0);
     const [metaLen, lens, end, total] = this.#table(f, 4);
@@ -367,6 +380,7 @@ export class FrameDecoder {
       }
     }
     if (this.#chunkLeft === 0) {
+      this.#frames++;
       this.#state = S_PREFIX;
       this.#chunk = undefined;
       if (pm.filled === pm.total) {
@@ -376,6 +390,58 @@ export class FrameDecoder {
       }
     }
     return p;
+  }
+
+  /**
+   * Where the next bytes of the stream may be read directly, with no copy: a view into the
+   * message being reassembled, when the current chunk has at least `min` bytes left for the
+   * current part. A transport that can read into a given buffer reads there and then calls
+   * {@linkcode FrameDecoder.placed}; otherwise it keeps calling `push`.
+   *
+   * @param min Smallest target worth a direct read (default 65536).
+   * @returns The view, or `undefined` when the next bytes must go through `push`.
+   */
+  readTarget(min = 65536): Uint8Array | undefined {
+    if (this.#state !== S_CHUNK_DATA) return undefined;
+    const pm = this.#chunk!;
+    const dst = pm.parts[pm.part];
+    const k = Math.min(dst.length - pm.offset, this.#chunkLeft);
+    if (k < min) return undefined;
+    return dst.subarray(pm.offset, pm.offset + k);
+  }
+
+  /**
+   * Account for `n` bytes a transport read into the view {@linkcode FrameDecoder.readTarget}
+   * returned (completing the message when they were its last).
+   *
+   * @param n Bytes read (at most the view's length).
+   * @throws {ProtocolError} When the decoder has failed, or `n` exceeds the view.
+   */
+  placed(n: number): void {
+    if (this.#state === S_FAILED) throw this.#error!;
+    if (this.#state !== S_CHUNK_DATA) throw new ProtocolError("placed() without a read target");
+    const pm = this.#chunk!;
+    const dst = pm.parts[pm.part];
+    if (n > dst.length - pm.offset || n > this.#chunkLeft) {
+      throw new ProtocolError("placed() beyond the read target");
+    }
+    this.#chunkLeft -= n;
+    pm.filled += n;
+    pm.offset += n;
+    if (pm.offset === dst.length) {
+      pm.part++;
+      pm.offset = 0;
+    }
+    if (this.#chunkLeft === 0) {
+      this.#frames++;
+      this.#state = S_PREFIX;
+      this.#chunk = undefined;
+      if (pm.filled === pm.total) {
+        const mid = readU32(this.#pre, 0);
+        this.#partials.delete(mid);
+        this.#finish(mid, pm);
+      }
+    }
   }
 
   #finish(_mid: number, pm: Partial): void {
@@ -404,7 +470,7 @@ function writeU32(b: Uint8Array, p: number, v: number): void {
 export interface FrameSendOptions extends FrameLimits {
   /** Messages larger than this are chunked (default 65536 bytes). */
   chunkThreshold?: number;
-  /** Size of each chunk's data (default 262144 bytes; at least 4096). */
+  /** Size of each chunk's data (default 1 MiB; at least 4096). */
   chunkSize?: number;
 }
 
@@ -558,7 +624,7 @@ export function frameMessage(
     for (let i = 0; i < nseg; i++) if (segments[i].length > 0) parts.push(segments[i]);
     return { parts, byteLength: total };
   }
-  const chunk = Math.max(4096, Math.min(options.chunkSize ?? 262144, L.maxFrameSize - 8));
+  const chunk = Math.max(4096, Math.min(options.chunkSize ?? 1048576, L.maxFrameSize - 8));
   const mid = nextMid;
   nextMid = nextMid >= 0xffffffff ? 1 : nextMid + 1;
   return { chunked: new ChunkedMessage(mid, meta, segments, total, chunk), byteLength: total };
@@ -575,16 +641,43 @@ interface Pending {
 
 /** Options of {@linkcode FrameWriter}. */
 export interface FrameWriterOptions extends FrameSendOptions {
-  /** Most chunk bytes put into one write, shared among the big messages (default 1 MiB). */
+  /** Most chunk bytes put into one write, shared among the big messages (default 4 MiB). */
   maxBatchBytes?: number;
+  /**
+   * Write at once, without waiting for the end of the turn, when this many small messages are
+   * queued and no write is in flight (default 16). Under load this lets the peer start on the
+   * first messages while this side is still producing the rest.
+   */
+  eagerFlushMessages?: number;
+}
+
+/** Byte views shorter than this are copied into the batch buffer rather than written as views. */
+const COPY_BELOW = 8192;
+
+/** Something that holds an encoded message: `buf[0, pos)` is the msgpack part. */
+export interface EncodedSource {
+  /** Buffer holding the msgpack part at its start. */
+  readonly buf: Uint8Array;
+  /** Length of the msgpack part. */
+  readonly pos: number;
+  /** The segments (the writer keeps this array: the source must start a new one). */
+  readonly segments: Uint8Array[];
+  /** Total bytes of the segments. */
+  readonly segmentBytes: number;
 }
 
 /**
  * Queues messages and writes them in batches: everything queued in one turn of the event loop
  * goes out in one `write` call, and while a write is in flight new messages accumulate for the
- * next one. Big messages are sent a chunk at a time, round-robin, interleaved with small ones.
- * Messages on the same `lane` keep their order (a small message never overtakes a big one on
- * its lane); messages on different lanes (or without a lane) may be reordered around big ones.
+ * next one. Small messages are copied, header and msgpack part, straight into one reused batch
+ * buffer (no allocation per message); byte segments of 8 KiB or more are handed to `write` as
+ * the caller's own views. Big messages are sent a chunk at a time, round-robin, interleaved
+ * with small ones. Messages on the same `lane` keep their order (a small message never
+ * overtakes a big one on its lane); messages on different lanes (or without a lane) may be
+ * reordered around big ones.
+ *
+ * The batch buffer handed to `write` is reused once the promise `write` returned has resolved:
+ * `write` must have consumed (sent or copied) its buffers by then, as `Conn.write` does.
  *
  * @example
  * ```ts
@@ -600,8 +693,18 @@ export interface FrameWriterOptions extends FrameSendOptions {
 export class FrameWriter {
   readonly #write: (chunks: Uint8Array[]) => Promise<void>;
   readonly #opts: FrameWriterOptions;
+  readonly #limits: Required<FrameLimits>;
   readonly #budget: number;
-  #small: Pending[] = [];
+  readonly #threshold: number;
+  readonly #eager: number;
+  // the batch being built: bytes in #buf[#mark, #len) not yet cut into #out
+  #buf: Uint8Array = new Uint8Array(16384);
+  #spare: Uint8Array | undefined = new Uint8Array(16384);
+  #len = 0;
+  #mark = 0;
+  #out: Uint8Array[] = [];
+  #small = 0;
+  #dones: ((err?: Error) => void)[] = [];
   #big: Pending[] = [];
   #lanes = new Map<unknown, Pending>();
   #inFlight = false;
@@ -617,20 +720,23 @@ export class FrameWriter {
    */
   constructor(write: (chunks: Uint8Array[]) => Promise<void>, options: FrameWriterOptions = {}) {
     this.#write = write;
-    this.#opts = options;
-    this.#budget = options.maxBatchBytes ?? 1024 * 1024;
+    this.#opts = { ...options };
+    this.#limits = limitsOf(options);
+    this.#budget = options.maxBatchBytes ?? 4 * 1024 * 1024;
+    this.#threshold = options.chunkThreshold ?? 65536;
+    this.#eager = Math.max(1, options.eagerFlushMessages ?? 16);
   }
 
   /** Messages (and big messages) not yet fully handed to `write`. */
   get queued(): number {
-    return this.#small.length + this.#big.length;
+    return this.#small + this.#big.length;
   }
 
   /**
    * Queue a message.
    *
-   * @param meta The msgpack part.
-   * @param segments The raw segments.
+   * @param meta The msgpack part (copied at once when small: the caller may reuse it).
+   * @param segments The raw segments (kept as views until written).
    * @param lane Messages with the same lane (any value but `undefined`) keep their order.
    * @param done Called once the message's last byte is handed to `write` (no argument), or
    *   with the error when it cannot be sent.
@@ -642,14 +748,115 @@ export class FrameWriter {
     lane?: unknown,
     done?: (err?: Error) => void,
   ): void {
-    const framed = frameMessage(meta, segments, this.#opts);
-    const p: Pending = { framed, lane, done };
+    let segBytes = 0;
+    for (let i = 0; i < segments.length; i++) segBytes += segments[i].length;
+    this.#queue(meta, meta.length, segments, segBytes, lane, done);
+  }
+
+  /**
+   * Queue the message an encoder holds (see `ValueEncoder` in `codec.ts`): its msgpack part is
+   * copied into the batch (or, for a big message, into a buffer of its own) before this
+   * returns, so the encoder can be reused at once.
+   *
+   * @param src The encoder.
+   * @param lane Ordering lane, as in {@linkcode FrameWriter.send}.
+   * @param done Completion callback, as in {@linkcode FrameWriter.send}.
+   * @throws {RangeError} When the message breaks a limit (nothing is queued).
+   */
+  sendEncoded(src: EncodedSource, lane?: unknown, done?: (err?: Error) => void): void {
+    this.#queue(src.buf, src.pos, src.segments, src.segmentBytes, lane, done);
+  }
+
+  #queue(
+    metaBuf: Uint8Array,
+    metaLen: number,
+    segments: Uint8Array[],
+    segBytes: number,
+    lane: unknown,
+    done: ((err?: Error) => void) | undefined,
+  ): void {
+    const L = this.#limits;
+    const nseg = segments.length;
+    if (nseg > L.maxSegments) {
+      throw new RangeError(`message has ${nseg} segments, over maxSegments ${L.maxSegments}`);
+    }
+    if (metaLen > L.maxHeaderSize) {
+      throw new RangeError(`header of ${metaLen} bytes exceeds maxHeaderSize ${L.maxHeaderSize}`);
+    }
+    const total = metaLen + segBytes;
+    if (total > L.maxMessageSize) {
+      throw new RangeError(`message of ${total} bytes exceeds maxMessageSize ${L.maxMessageSize}`);
+    }
     if (this.#error !== undefined) {
       done?.(this.#error);
       return;
     }
-    this.#dispatch(p);
+    const held = lane !== undefined && this.#lanes.size > 0 ? this.#lanes.get(lane) : undefined;
+    const small = total <= Math.min(this.#threshold, L.maxFrameSize - 64 - 4 * nseg);
+    if (small && held === undefined) {
+      this.#appendSmall(metaBuf, metaLen, segments, total);
+      if (done !== undefined) this.#dones.push(done);
+      if (
+        ++this.#small >= this.#eager && !this.#inFlight && this.#error === undefined
+      ) {
+        // Enough for one write: send it now (the peer starts on it while we go on) instead of
+        // at the end of the turn. What follows goes out when this write completes.
+        this.#flush();
+        return;
+      }
+    } else {
+      const meta = metaBuf.slice(0, metaLen);
+      const p: Pending = {
+        framed: frameMessage(meta, nseg > 0 ? segments.slice() : segments, this.#opts),
+        lane,
+        done,
+      };
+      this.#dispatch(p);
+    }
     this.#schedule();
+  }
+
+  #reserve(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#len + n) size *= 2;
+    const nb = new Uint8Array(size);
+    nb.set(this.#buf.subarray(this.#mark, this.#len), this.#mark);
+    // bytes before #mark are already cut into #out as views of the old buffer
+    this.#buf = nb;
+  }
+
+  /** Append a view: copied when short, else cut the batch and hand the view over as it is. */
+  #appendView(v: Uint8Array): void {
+    if (v.length < COPY_BELOW) {
+      this.#reserve(v.length);
+      this.#buf.set(v, this.#len);
+      this.#len += v.length;
+      return;
+    }
+    if (this.#len > this.#mark) this.#out.push(this.#buf.subarray(this.#mark, this.#len));
+    this.#mark = this.#len;
+    this.#out.push(v);
+  }
+
+  #appendSmall(metaBuf: Uint8Array, metaLen: number, segs: Uint8Array[], total: number): void {
+    const nseg = segs.length;
+    const hl = 11 + 4 * nseg;
+    this.#reserve(hl + metaLen);
+    const b = this.#buf;
+    let o = this.#len;
+    writeU32(b, o, hl - 4 + total);
+    b[o + 4] = T_MSG;
+    b[o + 5] = nseg >>> 8;
+    b[o + 6] = nseg;
+    writeU32(b, o + 7, metaLen);
+    o += 11;
+    for (let i = 0; i < nseg; i++, o += 4) writeU32(b, o, segs[i].length);
+    if (metaLen < 64) {
+      for (let i = 0; i < metaLen; i++) b[o + i] = metaBuf[i];
+    } else b.set(metaBuf.subarray(0, metaLen), o);
+    this.#len = o + metaLen;
+    for (let i = 0; i < nseg; i++) if (segs[i].length > 0) this.#appendView(segs[i]);
   }
 
   /** Resolves when everything queued so far has been handed to `write`. */
@@ -666,17 +873,22 @@ export class FrameWriter {
   close(err: Error): void {
     if (this.#error !== undefined) return;
     this.#error = err;
-    const all = [...this.#small, ...this.#big];
-    this.#small = [];
+    const dones = this.#dones;
+    this.#dones = [];
+    this.#small = 0;
+    this.#out = [];
+    this.#len = this.#mark = 0;
+    const big = this.#big;
     this.#big = [];
     this.#lanes.clear();
+    for (const d of dones) d(err);
     const failAll = (ps: Pending[]): void => {
       for (const p of ps) {
         p.done?.(err);
         if (p.followers) failAll(p.followers);
       }
     };
-    failAll(all);
+    failAll(big);
     this.#wakeIdle();
   }
 
@@ -688,8 +900,11 @@ export class FrameWriter {
         return;
       }
     }
-    if (p.framed.parts !== undefined) {
-      this.#small.push(p);
+    const parts = p.framed.parts;
+    if (parts !== undefined) {
+      for (let i = 0; i < parts.length; i++) this.#appendView(parts[i]);
+      if (p.done) this.#dones.push(p.done);
+      this.#small++;
     } else {
       this.#big.push(p);
       if (p.lane !== undefined) this.#lanes.set(p.lane, p);
@@ -705,25 +920,20 @@ export class FrameWriter {
   #flush = (): void => {
     this.#scheduled = false;
     if (this.#error !== undefined || this.#inFlight) return;
-    const out: Uint8Array[] = [];
-    const dones: ((err?: Error) => void)[] = [];
-    for (const p of this.#small) {
-      const parts = p.framed.parts!;
-      for (let i = 0; i < parts.length; i++) out.push(parts[i]);
-      if (p.done) dones.push(p.done);
-    }
-    this.#small = [];
     let finished: Pending[] | undefined;
     if (this.#big.length > 0) {
       let budget = this.#budget;
+      const views: Uint8Array[] = [];
       while (budget > 0 && this.#big.length > 0) {
         for (let i = 0; i < this.#big.length && budget > 0;) {
           const p = this.#big[i];
           const c = p.framed.chunked!;
-          budget -= c.take(out);
+          views.length = 0;
+          budget -= c.take(views);
+          for (let k = 0; k < views.length; k++) this.#appendView(views[k]);
           if (c.done) {
             this.#big.splice(i, 1);
-            if (p.done) dones.push(p.done);
+            if (p.done) this.#dones.push(p.done);
             (finished ??= []).push(p);
           } else i++;
         }
@@ -736,16 +946,28 @@ export class FrameWriter {
         if (p.followers) { for (const f of p.followers) this.#dispatch(f); }
       }
     }
+    if (this.#len > this.#mark) this.#out.push(this.#buf.subarray(this.#mark, this.#len));
+    const out = this.#out;
     if (out.length === 0) {
       this.#wakeIdle();
       return;
     }
+    const dones = this.#dones;
+    const written = this.#buf;
+    // the next batch goes into the spare buffer while this one is being written
+    this.#buf = this.#spare ?? new Uint8Array(16384);
+    this.#spare = undefined;
+    this.#out = [];
+    this.#dones = [];
+    this.#len = this.#mark = 0;
+    this.#small = 0;
     this.#inFlight = true;
     this.#write(out).then(
       () => {
         this.#inFlight = false;
+        if (written.length <= 1 << 20) this.#spare = written;
         for (const d of dones) d();
-        if (this.queued > 0) this.#schedule();
+        if (this.queued > 0 || this.#len > 0 || this.#out.length > 0) this.#schedule();
         else this.#wakeIdle();
       },
       (err: unknown) => {

@@ -99,7 +99,7 @@ Deno.test("frame: decoder fed whole, byte by byte and in random splits", () => {
 
 Deno.test("frame: chunks of different messages interleave (writer) and reassemble", async () => {
   const writes: Uint8Array[][] = [];
-  const w = new FrameWriter((c) => Promise.resolve(void writes.push(c)), {
+  const w = new FrameWriter((c) => Promise.resolve(void writes.push(c.map((x) => x.slice()))), {
     chunkSize: 16384,
     maxBatchBytes: 32768,
   });
@@ -122,10 +122,25 @@ Deno.test("frame: chunks of different messages interleave (writer) and reassembl
 
 Deno.test("frame: writer batches one turn into one write and keeps lane order", async () => {
   const writes: Uint8Array[][] = [];
-  const w = new FrameWriter((c) => Promise.resolve(void writes.push(c)), { chunkSize: 8192 });
+  const w = new FrameWriter((c) => Promise.resolve(void writes.push(c.map((x) => x.slice()))), {
+    chunkSize: 8192,
+    eagerFlushMessages: 1000,
+  });
   for (let i = 0; i < 100; i++) w.send(new Uint8Array([i]), []);
   await w.flushed();
   assert.equal(writes.length, 1);
+  writes.length = 0;
+  // eager: the 16th message starts a write at once; the rest follow in one more write
+  const eager = new FrameWriter((c) => Promise.resolve(void writes.push(c.map((x) => x.slice()))));
+  for (let i = 0; i < 100; i++) {
+    eager.send(new Uint8Array([i]), []);
+    if (i === 15) assert.equal(writes.length, 1, "written synchronously");
+  }
+  await eager.flushed();
+  assert.equal(writes.length, 2);
+  const e = collector();
+  for (const c of writes) e.dec.push(concat(c));
+  assert.deepEqual(e.got.map((g) => g.meta[0]), Array.from({ length: 100 }, (_, i) => i));
   writes.length = 0;
   w.send(new Uint8Array([1]), [bytes(100_000)], "lane");
   w.send(new Uint8Array([2]), [], "lane");

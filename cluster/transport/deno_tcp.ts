@@ -1,7 +1,9 @@
 /**
  * The Deno TCP transport: `Deno.listen` / `Deno.connect`, `setNoDelay(true)`, reads with
- * `conn.read` into one reused buffer per connection, writes batched (small buffers coalesced
- * into one write, big buffers written as they are, never concatenated).
+ * `conn.read` into one reused buffer per connection (or, for the body of a big message, straight
+ * into its final buffer when the reader offers a {@linkcode ReadSink}), writes batched (small
+ * buffers coalesced into one write, big buffers written as they are, never concatenated), the
+ * first write of an idle connection issued at once.
  *
  * This module touches the `Deno` global only inside its functions, so importing it on Node is
  * harmless.
@@ -9,11 +11,11 @@
  * @module
  */
 
-import type { Conn, ConnectOptions, HostPort, Listener, Transport } from "./types.ts";
+import type { Conn, ConnectOptions, HostPort, Listener, ReadSink, Transport } from "./types.ts";
 
 /** Options of {@linkcode DenoTcpTransport}. */
 export interface DenoTcpOptions {
-  /** Size of each connection's read buffer in bytes (default 256 KiB). */
+  /** Largest read buffer of a connection in bytes (default 256 KiB; starts at 16 KiB and grows). */
   readBufferSize?: number;
   /** Buffers smaller than this are copied into one coalesced write (default 16 KiB). */
   coalesceBelow?: number;
@@ -34,6 +36,7 @@ class DenoTcpConn implements Conn {
   #closed = false;
   #started = false;
   #tail: Promise<void> = Promise.resolve();
+  #writing = 0;
   #onClose: ((err?: Error) => void) | undefined;
   #closeNotified = false;
 
@@ -50,21 +53,37 @@ class DenoTcpConn implements Conn {
     }
   }
 
-  start(onData: (chunk: Uint8Array) => void, onClose: (err?: Error) => void): void {
+  start(
+    onData: (chunk: Uint8Array) => void,
+    onClose: (err?: Error) => void,
+    sink?: ReadSink,
+  ): void {
     if (this.#started) throw new Error("Conn.start called twice");
     this.#started = true;
     this.#onClose = onClose;
-    this.#readLoop(onData);
+    this.#readLoop(onData, sink);
   }
 
-  async #readLoop(onData: (chunk: Uint8Array) => void): Promise<void> {
-    const buf = new Uint8Array(this.#readSize);
+  async #readLoop(onData: (chunk: Uint8Array) => void, sink?: ReadSink): Promise<void> {
+    // Start small (an idle or hostile connection costs 16 KiB), grow while reads fill it.
+    let buf = new Uint8Array(Math.min(16 * 1024, this.#readSize));
     let err: Error | undefined;
     try {
       while (!this.#closed) {
+        // big message bodies are read straight into place (no copy out of `buf`)
+        const target = sink?.target();
+        if (target !== undefined) {
+          const n = await this.#conn.read(target);
+          if (n === null) break;
+          if (!this.#closed) sink!.placed(n);
+          continue;
+        }
         const n = await this.#conn.read(buf);
         if (n === null) break;
         onData(buf.subarray(0, n));
+        if (n === buf.length && buf.length < this.#readSize) {
+          buf = new Uint8Array(Math.min(buf.length * 4, this.#readSize));
+        }
       }
     } catch (e) {
       if (!this.#closed) err = e instanceof Error ? e : new Error(String(e));
@@ -81,9 +100,14 @@ class DenoTcpConn implements Conn {
 
   write(chunks: Uint8Array[]): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`connection to ${this.remoteAddr} closed`));
-    const p = this.#tail.then(() => this.#writeNow(chunks));
-    this.#tail = p.catch(() => {});
-    return p;
+    // Idle: start at once (Deno's write op tries the syscall right away), else queue behind.
+    const p = this.#writing === 0
+      ? this.#writeNow(chunks)
+      : this.#tail.then(() => this.#writeNow(chunks));
+    this.#writing++;
+    const settled = p.finally(() => this.#writing--);
+    this.#tail = settled.catch(() => {});
+    return settled;
   }
 
   async #writeNow(chunks: Uint8Array[]): Promise<void> {

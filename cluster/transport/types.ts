@@ -18,6 +18,18 @@ export interface HostPort {
   port: number;
 }
 
+/**
+ * Optional direct placement of big reads (adapters may ignore it): before each read the
+ * adapter asks `target()`; when it returns a view, the adapter reads into that view and calls
+ * `placed(n)` instead of `onData` (no copy out of a shared read buffer).
+ */
+export interface ReadSink {
+  /** Where the next bytes should go, or `undefined` for the adapter's own buffer. */
+  target(): Uint8Array | undefined;
+  /** `n` bytes were read into the last target. */
+  placed(n: number): void;
+}
+
 /** One established, bidirectional byte connection. */
 export interface Conn {
   /** `host:port` of the other side. */
@@ -29,7 +41,11 @@ export interface Conn {
    * (the adapter reuses its read buffer). `onClose` is called exactly once, with an error when
    * the connection broke rather than ended.
    */
-  start(onData: (chunk: Uint8Array) => void, onClose: (err?: Error) => void): void;
+  start(
+    onData: (chunk: Uint8Array) => void,
+    onClose: (err?: Error) => void,
+    sink?: ReadSink,
+  ): void;
   /** Write the buffers in order. Resolves once they are handed to the OS; rejects when closed. */
   write(chunks: Uint8Array[]): Promise<void>;
   /** Close both directions. Idempotent. */
