@@ -62,6 +62,7 @@ import {
   type SyncResult,
 } from "./swim.ts";
 import { defaultTransport } from "./transport/mod.ts";
+import { traceIncoming, traceOutgoing, tracingEnabled } from "./tracing.ts";
 import type { Listener, Transport } from "./transport/types.ts";
 import { formatAddr, guessLocalIp, parseAddr, resolveSeeds } from "./addr.ts";
 
@@ -503,7 +504,11 @@ export class ClusterNode implements ClusterBackend {
         return;
       case "tell": {
         const cell = this.system.localCell(head.to!);
-        if (cell) cell.send(KIND.TELL, body, undefined).catch(() => {});
+        if (!cell) return;
+        if (tracingEnabled()) {
+          const tell = () => cell.send(KIND.TELL, body, undefined);
+          traceIncoming(head, this.#addr, cell.label, tell).catch(() => {});
+        } else cell.send(KIND.TELL, body, undefined).catch(() => {});
         return;
       }
       case "reg":
@@ -544,9 +549,12 @@ export class ClusterNode implements ClusterBackend {
         if (!cell || !cell.alive) {
           throw new PulsingRuntimeError(`Actor not found: ${head.to} on node ${this.#addr}`);
         }
-        const r = head.op === "call"
-          ? await cell.send(KIND.CALL, head.m, body as unknown[])
-          : await cell.send(KIND.ASK, body, undefined);
+        const run = () =>
+          head.op === "call"
+            ? cell.send(KIND.CALL, head.m, body as unknown[])
+            : cell.send(KIND.ASK, body, undefined);
+        const r =
+          await (tracingEnabled() ? traceIncoming(head, this.#addr, cell.label, run) : run());
         return r instanceof ActorStream ? new StreamReply(r) : r;
       }
       case "spawn": {
@@ -842,6 +850,19 @@ export class ClusterNode implements ClusterBackend {
     body: unknown,
     options?: CallOptions,
     nodeId?: string,
+    label?: string,
+  ): Promise<unknown> {
+    return tracingEnabled()
+      ? traceOutgoing(head, addr, label, () => this.#request(addr, head, body, options, nodeId))
+      : this.#request(addr, head, body, options, nodeId);
+  }
+
+  #request(
+    addr: string,
+    head: Head,
+    body: unknown,
+    options?: CallOptions,
+    nodeId?: string,
   ): Promise<unknown> {
     let r = this.#guard(addr, () => {
       const c = this.#peers.get(addr)?.conn;
@@ -858,7 +879,11 @@ export class ClusterNode implements ClusterBackend {
         else this.#inflight.set(nodeId, n);
       });
     }
-    return r.then((v) => v instanceof RpcStream ? ActorStream.fromIterable(v) : v);
+    return r.then((v) => {
+      if (!(v instanceof RpcStream)) return v;
+      const s = ActorStream.fromIterable(v);
+      return options?.signal ? s.abortOn(options.signal) : s;
+    });
   }
 
   #ask(c: RpcConnection, head: Head, body: unknown, options?: CallOptions): Promise<unknown> {
@@ -876,8 +901,9 @@ export class ClusterNode implements ClusterBackend {
   }
 
   /** Send a one-way message to a node. */
-  send(addr: string, head: Head, body: unknown): Promise<void> {
-    return this.#guard(addr, () => this.#tell(addr, head, body));
+  send(addr: string, head: Head, body: unknown, label?: string): Promise<void> {
+    const send = () => this.#guard(addr, () => this.#tell(addr, head, body));
+    return tracingEnabled() ? traceOutgoing(head, addr, label, send) : send();
   }
 
   #tell(addr: string, head: Head, body: unknown): Promise<void> {
@@ -929,6 +955,8 @@ export interface Head {
   id?: string;
   /** `pull`: whose names. */
   n?: string;
+  /** W3C traceparent of the caller's span, when tracing is on. */
+  tp?: string;
 }
 
 function describeHead(head: unknown): string {
@@ -984,10 +1012,11 @@ export class RemoteActorRef extends ActorRef {
       msg,
       options,
       this.#nodeId.value,
+      this.#name,
     ) as Promise<R>;
   }
   tell(msg: unknown): Promise<void> {
-    return this.#node.send(this.#addr, { op: "tell", to: this.#to }, msg);
+    return this.#node.send(this.#addr, { op: "tell", to: this.#to }, msg, this.#name);
   }
   call(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     return this.#node.request(
@@ -996,6 +1025,7 @@ export class RemoteActorRef extends ActorRef {
       args,
       options,
       this.#nodeId.value,
+      this.#name,
     );
   }
 }

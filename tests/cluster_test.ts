@@ -282,3 +282,39 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "cluster: aborting a remote stream with a signal rejects with its reason and stops the producer",
+  opts,
+  async () => {
+    const nodes = await startCluster(2);
+    try {
+      const [a, b] = nodes;
+      await a.run(`await Streamer.spawn({ name: "abortable" });`);
+      const r = await b.run<{ n: number; msg: string }>(`
+      const s = await Streamer.resolve("abortable", { timeout: 5000 });
+      const ac = new AbortController();
+      let n = 0;
+      try {
+        for await (const _ of pul.withOptions(s, { signal: ac.signal }).endless("aborted")) {
+          if (++n === 10) ac.abort(new Error("stop now"));
+        }
+        return { n, msg: "ended normally" };
+      } catch (e) {
+        return { n, msg: e.message };
+      }`);
+      assert.deepEqual(r, { n: 10, msg: "stop now" });
+      const finals = await a.run<string[]>(`
+      const s = await Streamer.resolve("abortable");
+      for (let i = 0; i < 100; i++) {
+        const f = await s.finalsSeen();
+        if (f.includes("aborted")) return f;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return await s.finalsSeen();`);
+      assert.ok(finals.includes("aborted"));
+    } finally {
+      await stopAll(nodes);
+    }
+  },
+);
