@@ -11,22 +11,42 @@
  *
  * Protocol (RPC heads, on the node's ordinary connections):
  * - worker → head `{op:"h-reg", id, a}` (ask, body: the worker's registry snapshot). Reply
- *   {@linkcode HeadWelcome}: the members and every node's names. Sent at start, and again
- *   after the head was lost or did not know the worker.
+ *   {@linkcode HeadWelcome}: the members, every node's names and the membership epoch. Sent at
+ *   start, again after the head was lost or did not know the worker, and as a *resync* when a
+ *   heartbeat shows the worker's view diverged (registering again while known is idempotent).
  * - worker → head `{op:"h-hb", id}` (ask, body `{v}`: the worker's registry version) every
- *   `heartbeatMs`. Reply `{ok}`; `ok: false` means "I do not know you": register again.
+ *   `heartbeatMs`. Reply {@linkcode HeadBeat} `{ok, e, d}`; `ok: false` means "I do not know
+ *   you": register again. `e` is the head's membership epoch, `d` a digest of the registry
+ *   versions it holds for its live members (the asking worker left out).
  * - worker → head `{op:"reg"}` (tell): a change of the worker's names; the head applies it and
  *   forwards it to the other workers. The head's own changes go to every worker the same way.
  * - head → worker `{op:"h-push"}` (tell, body {@linkcode HeadPush}): a member changed (up,
- *   dead, left) and/or a node's full names (after a registration or a missed change).
+ *   dead, left; with the epoch `e` of that change and the head's id `h`) and/or a node's full
+ *   names (after a registration or a missed change).
  * - worker → head `{op:"h-bye", id}` (tell): graceful leave. A head that shuts down pushes its
  *   own "left" record to every worker.
  * - `{op:"pull", n}` (ask): the names of node `n` as the head holds them (gap repair).
  *
+ * Consistency: pushes and deltas are best effort (a tell can be lost on a closing connection,
+ * and a push can overtake the welcome it follows), so head mode is made *eventually
+ * consistent* by anti-entropy on the heartbeat:
+ * - every membership change on the head bumps its epoch; a worker's view carries the epoch it
+ *   reflects, advanced only by contiguous pushes (a missed push leaves a gap), and each member
+ *   record remembers the epoch it came with, so an older welcome or push never overwrites a
+ *   newer record (no spurious "dead" for a worker whose "up" overtook the welcome);
+ * - pushes that arrive while a registration is in flight are held and replayed after the
+ *   welcome is adopted;
+ * - the heartbeat reply carries the head's epoch and registry digest; a worker whose epoch or
+ *   digest differs on two heartbeats in a row registers again (a resync: the welcome is
+ *   authoritative), so any divergence is repaired within a few heartbeats;
+ * - the head pulls a worker's names when its heartbeat reports a newer version than the head
+ *   holds (a lost or reordered delta), at most one pull per worker at a time.
+ *
  * Costs: a worker sends one heartbeat per period and receives one push per change, whatever
  * the cluster size. The head receives n heartbeats per period and pushes each change to n
  * workers: it is the central coordinator by design (as in the original), so size its period
- * for the number of workers.
+ * for the number of workers. The digest is additive (one term per node), so the head computes
+ * it once per change, not once per heartbeat; a worker computes its own in O(members).
  *
  * When the head is lost (its connection closes, or heartbeats fail for `heartbeatTimeoutMs`),
  * a worker logs it, marks the head dead (its names vanish; the other workers' names stay
@@ -99,6 +119,27 @@ export interface HeadWelcome {
   members: Member[];
   /** Every live member's names. */
   parts: RegistrySnapshot[];
+  /** The head's membership epoch this view reflects (absent from an older head). */
+  e?: number;
+}
+
+/**
+ * The head's answer to a heartbeat.
+ *
+ * @example
+ * ```ts
+ * import type { HeadBeat } from "./head.ts";
+ * const b: HeadBeat = { ok: true, e: 3, d: 123456 };
+ * console.log(b.ok); // true
+ * ```
+ */
+export interface HeadBeat {
+  /** `false`: the head does not know this worker (register again). */
+  ok: boolean;
+  /** The head's membership epoch. */
+  e?: number;
+  /** {@linkcode versionDigest} of the head's live members' registry versions, the asker left out. */
+  d?: number;
 }
 
 /**
@@ -116,6 +157,49 @@ export interface HeadPush {
   m?: Member;
   /** A node's full names. */
   s?: RegistrySnapshot;
+  /** The membership epoch of the change in `m`. */
+  e?: number;
+  /** The head's node id. */
+  h?: string;
+}
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * One node's term of a {@linkcode versionDigest}.
+ *
+ * @example
+ * ```ts
+ * import { digestTerm } from "./head.ts";
+ * console.log(digestTerm("a", 1) === digestTerm("a", 2)); // false
+ * ```
+ */
+export function digestTerm(nodeId: string, version: number): number {
+  let h = (fnv1a(nodeId) ^ Math.imul(version | 0, 0x9e3779b1)) + (version / 0x1_0000_0000 | 0);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * An order-independent digest of (node, registry version) pairs: the sum of their
+ * {@linkcode digestTerm}s modulo 2³². Two nodes holding the same members at the same versions
+ * have the same digest; a term can be added or removed in O(1).
+ *
+ * @example
+ * ```ts
+ * import { versionDigest } from "./head.ts";
+ * console.log(versionDigest([["a", 1], ["b", 2]]) === versionDigest([["b", 2], ["a", 1]])); // true
+ * ```
+ */
+export function versionDigest(pairs: Iterable<readonly [string, number]>): number {
+  let d = 0;
+  for (const [n, v] of pairs) d = (d + digestTerm(n, v)) >>> 0;
+  return d;
 }
 
 /**
@@ -199,9 +283,14 @@ export class HeadService {
   readonly config: Readonly<HeadConfig>;
   readonly #host: HeadHost;
   readonly #workers = new Map<string, WorkerEntry>();
+  readonly #repairing = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   readonly #now: () => number;
+  #epoch = 0;
+  /** Cached digest of every live member's version (head included); undefined: recompute. */
+  #digest: number | undefined;
+  #digestAt = 0;
 
   /**
    * Start the head's sweep.
@@ -239,8 +328,41 @@ export class HeadService {
       state: "left",
       incarnation: 1,
     };
-    this.#pushAll({ m: me });
+    this.#pushAll({ m: me, h: this.#host.selfId });
     this.stop();
+  }
+
+  /** The membership epoch: bumped on every change of a worker's state. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /**
+   * The digest of the registry versions of every live member (this head included) as held
+   * here, leaving `except` out: what a worker's view must match.
+   */
+  digest(except?: string): number {
+    const now = this.#now();
+    // Recomputed after every change made through this service, and at least once per period
+    // (a safety net should a change ever bypass it).
+    if (this.#digest === undefined || now - this.#digestAt >= this.config.heartbeatMs) {
+      const reg = this.#host.registry;
+      let d = digestTerm(this.#host.selfId, reg.versionOf(this.#host.selfId));
+      for (const w of this.#workers.values()) {
+        if (live(w.member)) {
+          d = (d + digestTerm(w.member.nodeId, reg.versionOf(w.member.nodeId))) >>> 0;
+        }
+      }
+      this.#digest = d;
+      this.#digestAt = now;
+    }
+    const w = except === undefined ? undefined : this.#workers.get(except);
+    if (!w || !live(w.member)) return this.#digest;
+    return (this.#digest - digestTerm(except!, this.#host.registry.versionOf(except!))) >>> 0;
+  }
+
+  #dirty(): void {
+    this.#digest = undefined;
   }
 
   /** A copy of one member (a worker, or the head itself). */
@@ -283,6 +405,7 @@ export class HeadService {
     }
     let w = this.#workers.get(nodeId);
     const fresh = !w || !live(w.member);
+    this.#dirty();
     if (!w) {
       w = {
         member: { nodeId, addr, state: "alive", incarnation: 0 },
@@ -297,14 +420,18 @@ export class HeadService {
     w.lastSeen = now;
     w.member.addr = addr;
     if (fresh) reg.revive(nodeId);
-    if (snap && isSnapshot(snap) && snap.n === nodeId) reg.applySnapshot(snap);
+    const changed = snap !== undefined && isSnapshot(snap) && snap.n === nodeId &&
+      reg.applySnapshot(snap) === "applied";
     const mine = reg.snapshotOf(nodeId) ?? { n: nodeId, v: 0, e: [] };
     if (fresh) {
+      this.#epoch++;
       this.#host.log("info", `head: worker ${addr} (${nodeId.slice(0, 8)}) registered`);
       this.#host.onMember({ type: "up", member: copy(w.member) });
-      this.#pushAll({ m: copy(w.member), s: mine }, nodeId);
-    } else {
-      // Known and alive: it re-registered (it lost us for a while); its names may have changed.
+      this.#pushAll({ m: copy(w.member), s: mine, e: this.#epoch, h: this.#host.selfId }, nodeId);
+    } else if (changed) {
+      // Known and alive: it re-registered (it lost us for a while, or resyncs); its names
+      // changed meanwhile. (Unchanged names need no push: a worker that missed them repairs
+      // from its heartbeat digest.)
       this.#pushAll({ s: mine }, nodeId);
     }
     const members: Member[] = [this.#self()];
@@ -318,7 +445,7 @@ export class HeadService {
       const s = reg.snapshotOf(x.member.nodeId);
       if (s) parts.push(s);
     }
-    return { head: this.#host.selfId, members, parts };
+    return { head: this.#host.selfId, members, parts, e: this.#epoch };
   }
 
   /**
@@ -333,6 +460,16 @@ export class HeadService {
     return true;
   }
 
+  /**
+   * A heartbeat request (`{op:"h-hb"}` with body `{v}`) and its reply: the worker is known or
+   * not, and the epoch and digest its view must match.
+   */
+  beat(nodeId: string, body: unknown): HeadBeat {
+    const v = Number((body as { v?: unknown } | null)?.v ?? 0);
+    if (!this.heartbeat(nodeId, Number.isFinite(v) ? v : 0)) return { ok: false };
+    return { ok: true, e: this.#epoch, d: this.digest(nodeId) };
+  }
+
   /** A worker leaves gracefully. */
   bye(nodeId: string): void {
     const w = this.#workers.get(nodeId);
@@ -344,12 +481,15 @@ export class HeadService {
     const w = this.#workers.get(d.n);
     if (!w || !live(w.member)) return; // it will register again and send its snapshot
     const r = this.#host.registry.applyDelta(d);
-    if (r === "applied") this.#tellAll({ op: "reg" }, d, d.n);
-    else if (r === "gap") void this.#repair(w);
+    if (r === "applied") {
+      this.#dirty();
+      this.#tellAll({ op: "reg" }, d, d.n);
+    } else if (r === "gap") void this.#repair(w);
   }
 
   /** A change of the head's own names: send it to every worker. */
   publish(d: RegistryDelta): void {
+    this.#dirty();
     this.#tellAll({ op: "reg" }, d);
   }
 
@@ -371,25 +511,39 @@ export class HeadService {
     w.member.state = state;
     w.member.incarnation++;
     w.since = this.#now();
+    this.#epoch++;
+    this.#dirty();
     this.#host.log(
       state === "dead" ? "warn" : "info",
       `head: worker ${w.member.addr} (${w.member.nodeId.slice(0, 8)}) dropped: ${why}`,
     );
     this.#host.registry.dropNode(w.member.nodeId);
     this.#host.onMember({ type: state, member: copy(w.member), prev });
-    this.#pushAll({ m: copy(w.member) }, w.member.nodeId);
+    this.#pushAll(
+      { m: copy(w.member), e: this.#epoch, h: this.#host.selfId },
+      w.member.nodeId,
+    );
   }
 
-  /** Fetch a worker's full names (a change was missed) and pass them on. */
+  /** Fetch a worker's full names (a change was missed) and pass them on; one pull at a time. */
   async #repair(w: WorkerEntry): Promise<void> {
+    const id = w.member.nodeId;
+    if (this.#repairing.has(id) || this.#stopped) return;
+    this.#repairing.add(id);
+    const since = w.since;
     try {
       const s = await this.#host.ask(w.member.addr, { op: "pull" }, null, 5_000);
-      if (!isSnapshot(s) || s.n !== w.member.nodeId || !live(w.member)) return;
+      // Dropped (or dropped and back) meanwhile: its registration carried its names.
+      if (!isSnapshot(s) || s.n !== id || !live(w.member) || w.since !== since) return;
+      if (this.#workers.get(id) !== w) return;
       if (this.#host.registry.applySnapshot(s) === "applied") {
-        this.#pushAll({ s }, w.member.nodeId);
+        this.#dirty();
+        this.#pushAll({ s }, id);
       }
     } catch (e) {
       this.#host.log("debug", `head: pull from ${w.member.addr} failed: ${(e as Error)?.message}`);
+    } finally {
+      this.#repairing.delete(id);
     }
   }
 
@@ -405,6 +559,7 @@ export class HeadService {
   }
 }
 
+/**
 /**
  * The worker's side: registration, heartbeats, the view pushed by the head, and what happens
  * when the head goes away.
@@ -430,6 +585,16 @@ export class HeadClient {
   readonly headAddr: string;
   readonly #host: HeadHost;
   readonly #members = new Map<string, Member>();
+  /** The head epoch each member record came with (same head only). */
+  readonly #memberEpoch = new Map<string, number>();
+  /** Epochs of pushes applied beyond a gap (waiting for the missing ones). */
+  readonly #ahead = new Set<number>();
+  /** The head epoch our membership view reflects with no gap; undefined before a welcome. */
+  #epoch: number | undefined;
+  /** Pushes received while a registration is in flight, replayed after the welcome. */
+  #held: HeadPush[] | undefined;
+  #mismatches = 0;
+  #resyncs = 0;
   #headId: string | undefined;
   #connected = false;
   #everConnected = false;
@@ -462,6 +627,30 @@ export class HeadClient {
   /** The head's node id, once known. */
   get headId(): string | undefined {
     return this.#headId;
+  }
+
+  /** The head membership epoch this worker's view reflects (undefined before a welcome). */
+  get epoch(): number | undefined {
+    return this.#epoch;
+  }
+
+  /** How many times a heartbeat found the view diverged and the worker resynced. */
+  get resyncs(): number {
+    return this.#resyncs;
+  }
+
+  /**
+   * The digest of the registry versions of every live member this worker knows (the head
+   * included, itself left out): equal to the head's {@linkcode HeadService.digest} for this
+   * worker when the views agree.
+   */
+  digest(): number {
+    const reg = this.#host.registry;
+    let d = 0;
+    for (const m of this.#members.values()) {
+      if (live(m)) d = (d + digestTerm(m.nodeId, reg.versionOf(m.nodeId))) >>> 0;
+    }
+    return d;
   }
 
   /**
@@ -513,7 +702,8 @@ export class HeadClient {
   /** A change of this worker's names: send it to the head (which forwards it). */
   publish(d: RegistryDelta): void {
     if (this.#connected) this.#host.tell(this.headAddr, { op: "reg" }, d);
-    // Otherwise the next registration carries the full snapshot.
+    // Otherwise the next registration carries the full snapshot (and a lost delta is pulled
+    // by the head when our heartbeat reports a newer version than it holds).
   }
 
   /** Where to pull a node's names from after a missed change: the head. */
@@ -524,20 +714,53 @@ export class HeadClient {
   /** Handle a push from the head. */
   onPush(p: HeadPush): void {
     if (this.#stopped || typeof p !== "object" || p === null) return;
+    if (this.#held) {
+      // A registration is in flight: its welcome may be older than this push (the push can
+      // overtake it), so apply the welcome first, then this.
+      if (this.#held.length < 10_000) this.#held.push(p);
+      return;
+    }
+    this.#apply(p);
+  }
+
+  #apply(p: HeadPush): void {
     const reg = this.#host.registry;
     if (p.m && isMember(p.m) && p.m.nodeId !== this.#host.selfId) {
-      if (p.m.nodeId === this.#headId && !live(p.m)) {
-        this.#setMember(p.m);
+      const m = p.m;
+      const sameHead = p.h === undefined || p.h === this.#headId;
+      if (m.nodeId === this.#headId && !live(m)) {
+        this.#setMember(m);
         this.#lost("the head left");
         return;
       }
-      if (live(p.m)) reg.revive(p.m.nodeId);
-      this.#setMember(p.m);
+      if (!sameHead) {
+        // From another head than ours (a former one, or before any welcome): not our view.
+      } else if (typeof p.e === "number" && this.#epoch !== undefined) {
+        const seen = this.#memberEpoch.get(m.nodeId) ?? -1;
+        if (p.e > this.#epoch && p.e > seen) {
+          if (live(m)) reg.revive(m.nodeId);
+          this.#setMember(m);
+          this.#memberEpoch.set(m.nodeId, p.e);
+          this.#advance(p.e);
+        }
+        // Otherwise stale: the view (or that member's record) already reflects a later change.
+      } else {
+        if (live(m)) reg.revive(m.nodeId);
+        this.#setMember(m);
+      }
     }
     if (p.s && isSnapshot(p.s) && p.s.n !== this.#host.selfId) {
       const m = this.#members.get(p.s.n);
       if (m && live(m)) reg.applySnapshot(p.s);
     }
+  }
+
+  /** A push of epoch `e` was applied: advance the gap-free epoch as far as possible. */
+  #advance(e: number): void {
+    if (this.#epoch === undefined) return;
+    this.#ahead.add(e);
+    while (this.#ahead.delete(this.#epoch + 1)) this.#epoch++;
+    for (const x of this.#ahead) if (x <= this.#epoch) this.#ahead.delete(x);
   }
 
   /** The connection to the head closed: treat it as lost at once. */
@@ -565,6 +788,8 @@ export class HeadClient {
   async #register(): Promise<boolean> {
     if (this.#registering || this.#stopped) return false;
     this.#registering = true;
+    this.#held = [];
+    let adopted = false;
     try {
       const w = await this.#host.ask(
         this.headAddr,
@@ -577,8 +802,10 @@ export class HeadClient {
         throw new Error("malformed answer to registration");
       }
       this.#adopt(w);
+      adopted = true;
       this.#connected = true;
       this.#lastOk = Date.now();
+      this.#mismatches = 0;
       this.#retryDelay = this.config.retryMs;
       if (this.#lostLogged) {
         this.#host.log(
@@ -603,23 +830,39 @@ export class HeadClient {
       return false;
     } finally {
       this.#registering = false;
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      // Replay what came meanwhile: after a welcome, with its epoch as the baseline.
+      if (adopted || this.#headId !== undefined) { for (const p of held) this.#apply(p); }
     }
   }
 
-  /** Take the head's view: members it lists are up, members it does not are gone. */
+  /**
+   * Take the head's view: members it lists are up, members it does not are gone — except
+   * records that came with a later epoch than the view's (they are newer).
+   */
   #adopt(w: HeadWelcome): void {
     const reg = this.#host.registry;
+    const e = typeof w.e === "number" ? w.e : undefined;
     if (this.#headId !== undefined && this.#headId !== w.head) {
       const old = this.#members.get(this.#headId);
       if (old && live(old)) {
         this.#setMember({ ...old, state: "dead", incarnation: old.incarnation + 1 });
       }
     }
+    if (this.#headId !== w.head || e === undefined) {
+      // Another head (or one without epochs): its epochs mean nothing next to the old ones.
+      this.#memberEpoch.clear();
+      this.#ahead.clear();
+      this.#epoch = undefined;
+    }
     this.#headId = w.head;
+    const newer = (id: string): boolean => e !== undefined && (this.#memberEpoch.get(id) ?? -1) > e;
     const listed = new Set<string>();
     for (const m of w.members) {
       if (!isMember(m) || m.nodeId === this.#host.selfId) continue;
       listed.add(m.nodeId);
+      if (newer(m.nodeId)) continue;
       reg.revive(m.nodeId);
       const prev = this.#members.get(m.nodeId);
       // A member we hold as dead at a newer incarnation than the head reports is alive again.
@@ -628,14 +871,22 @@ export class HeadClient {
         state: "alive",
         incarnation: Math.max(m.incarnation, prev?.incarnation ?? 0),
       });
+      if (e !== undefined) this.#memberEpoch.set(m.nodeId, e);
     }
     for (const m of [...this.#members.values()]) {
-      if (!listed.has(m.nodeId) && live(m)) {
+      if (!listed.has(m.nodeId) && live(m) && !newer(m.nodeId)) {
         this.#setMember({ ...m, state: "dead", incarnation: m.incarnation + 1 });
+        if (e !== undefined) this.#memberEpoch.set(m.nodeId, e);
       }
     }
     for (const s of w.parts ?? []) {
-      if (isSnapshot(s) && s.n !== this.#host.selfId && listed.has(s.n)) reg.applySnapshot(s);
+      if (!isSnapshot(s) || s.n === this.#host.selfId) continue;
+      const m = this.#members.get(s.n);
+      if (m && live(m)) reg.applySnapshot(s);
+    }
+    if (e !== undefined) {
+      this.#epoch = Math.max(this.#epoch ?? e, e);
+      this.#advance(this.#epoch);
     }
   }
 
@@ -666,13 +917,7 @@ export class HeadClient {
     ).then((r) => {
       if (this.#stopped || !this.#connected) return;
       this.#lastOk = Date.now();
-      if ((r as { ok?: boolean })?.ok === false) {
-        this.#host.log(
-          "warn",
-          `worker ${this.#host.selfAddr}: the head does not know us; registering again`,
-        );
-        void this.#register();
-      }
+      this.onBeat(r as HeadBeat);
     }, (e) => {
       if (this.#connected && Date.now() - this.#lastOk > this.config.heartbeatMs) {
         this.#lost((e as Error)?.message ?? String(e));
@@ -680,6 +925,43 @@ export class HeadClient {
     }).finally(() => {
       this.#hbInFlight = false;
     });
+  }
+
+  /**
+   * Check a heartbeat reply against this worker's view: unknown to the head → register again;
+   * epoch or registry digest different on two replies in a row (one may just have overtaken
+   * a push in flight) → resync (register again: the welcome is authoritative).
+   * @returns `"ok"`, `"mismatch"` (noted, once) or `"resync"` (a registration was started).
+   */
+  onBeat(r: HeadBeat | null | undefined): "ok" | "mismatch" | "resync" {
+    if (this.#stopped || !r || typeof r !== "object") return "ok";
+    if (r.ok === false) {
+      this.#host.log(
+        "warn",
+        `worker ${this.#host.selfAddr}: the head does not know us; registering again`,
+      );
+      void this.#register();
+      return "resync";
+    }
+    if (typeof r.e !== "number" || typeof r.d !== "number" || this.#registering) return "ok";
+    const epochOk = r.e === this.#epoch;
+    const digestOk = r.d === this.digest();
+    if (epochOk && digestOk) {
+      this.#mismatches = 0;
+      return "ok";
+    }
+    if (++this.#mismatches < 2) return "mismatch";
+    this.#mismatches = 0;
+    this.#resyncs++;
+    this.#host.log(
+      "info",
+      `worker ${this.#host.selfAddr}: view diverged from the head ` +
+        `(${epochOk ? "" : `epoch ${this.#epoch} vs ${r.e}`}${epochOk || digestOk ? "" : ", "}${
+          digestOk ? "" : "registry digest"
+        }); resyncing`,
+    );
+    void this.#register();
+    return "resync";
   }
 
   /** The head is gone: say so, drop its names, keep serving, retry with backoff. */

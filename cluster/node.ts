@@ -575,8 +575,8 @@ export class ClusterNode implements ClusterBackend {
       }
       case "h-hb": {
         if (!this.#head) throw new BadRequest(`node ${this.#addr} is not a head node`);
-        const v = Number((body as { v?: number } | null)?.v ?? 0);
-        return { ok: typeof head.id === "string" && this.#head.heartbeat(head.id, v) };
+        // The reply carries the head's epoch and registry digest (worker-side anti-entropy).
+        return typeof head.id === "string" ? this.#head.beat(head.id, body) : { ok: false };
       }
       case "has":
         return this.system.cellById(head.id!)?.alive === true;
