@@ -51,7 +51,7 @@ import { NameRegistry, type RegistryDelta, type RegistrySnapshot } from "./regis
 import { HeadClient, type HeadConfig, type HeadHost, type HeadPush, HeadService } from "./head.ts";
 import { type FailureKind, LazyActorRef } from "./lazy_ref.ts";
 import { type BreakerOptions, type BreakerState, CircuitBreaker } from "./breaker.ts";
-import { RpcConnection, type RpcHandler, type RpcOptions, RpcStream, StreamReply } from "./rpc.ts";
+import { RpcConnection, type RpcHandler, type RpcOptions, RpcStream } from "./rpc.ts";
 import {
   type Member,
   type MemberEvent,
@@ -213,7 +213,7 @@ export class ClusterNode implements ClusterBackend {
     this.registry = new NameRegistry(system.nodeId.value);
     this.registry.onChange((path) => system.notifyName(path));
     this.#handler = {
-      onAsk: (head, body, signal) => this.#onAsk(head as Head, body, signal),
+      onAsk: (head, body) => this.#onAsk(head as Head, body),
       onTell: (head, body) => this.#onTell(head as Head, body),
     };
   }
@@ -294,18 +294,23 @@ export class ClusterNode implements ClusterBackend {
         return v;
       },
       (e) => {
-        const kind = classifyFailure(e);
-        const name = (e as Error)?.name;
-        b.record(
-          kind !== "other"
-            ? "failure"
-            : e instanceof PulsingTimeoutError || name === "AbortError" || name === "TimeoutError"
-            ? "neutral"
-            : "success",
-          trial,
-        );
+        this.#recordFailure(b, e, trial);
         throw e;
       },
+    );
+  }
+
+  /** Connection-level failures count against the breaker; timeouts and aborts do not. */
+  #recordFailure(b: CircuitBreaker, e: unknown, trial: boolean): void {
+    const kind = classifyFailure(e);
+    const name = (e as Error)?.name;
+    b.record(
+      kind !== "other"
+        ? "failure"
+        : e instanceof PulsingTimeoutError || name === "AbortError" || name === "TimeoutError"
+        ? "neutral"
+        : "success",
+      trial,
     );
   }
 
@@ -330,7 +335,7 @@ export class ClusterNode implements ClusterBackend {
     this.#listener.onConnection((conn) => {
       if (this.#closed) return conn.close();
       const handler: RpcHandler = {
-        onAsk: (head, body, signal) => this.#onAsk(head as Head, body, signal),
+        onAsk: (head, body) => this.#onAsk(head as Head, body),
         onTell: (head, body) => this.#onTell(head as Head, body, rpc),
       };
       const rpc: RpcConnection = new RpcConnection(conn, handler, this.#rpcOptions());
@@ -541,22 +546,29 @@ export class ClusterNode implements ClusterBackend {
     }
   }
 
-  async #onAsk(head: Head, body: unknown, _signal: AbortSignal): Promise<unknown> {
+  /** Answer a request: method calls and asks on the hot path, the rest in {@linkcode #onRequest}. */
+  #onAsk(head: Head, body: unknown): unknown {
+    if (head.op !== "call" && head.op !== "ask") return this.#onRequest(head, body);
+    const cell = typeof head.to === "string" ? this.system.localCell(head.to) : undefined;
+    if (!cell || !cell.alive) {
+      throw new PulsingRuntimeError(`Actor not found: ${head.to} on node ${this.#addr}`);
+    }
+    if (head.op === "call") {
+      if (typeof head.m !== "string") throw new BadRequest("Invalid method: not a string");
+      if (!Array.isArray(body)) throw new BadRequest("Invalid call: arguments must be an array");
+      const m = head.m;
+      // an ActorStream result is streamed by the RPC layer
+      return tracingEnabled()
+        ? traceIncoming(head, this.#addr, cell.label, () => cell.send(KIND.CALL, m, body))
+        : cell.send(KIND.CALL, m, body);
+    }
+    return tracingEnabled()
+      ? traceIncoming(head, this.#addr, cell.label, () => cell.send(KIND.ASK, body, undefined))
+      : cell.send(KIND.ASK, body, undefined);
+  }
+
+  async #onRequest(head: Head, body: unknown): Promise<unknown> {
     switch (head.op) {
-      case "call":
-      case "ask": {
-        const cell = this.system.localCell(head.to!);
-        if (!cell || !cell.alive) {
-          throw new PulsingRuntimeError(`Actor not found: ${head.to} on node ${this.#addr}`);
-        }
-        const run = () =>
-          head.op === "call"
-            ? cell.send(KIND.CALL, head.m, body as unknown[])
-            : cell.send(KIND.ASK, body, undefined);
-        const r =
-          await (tracingEnabled() ? traceIncoming(head, this.#addr, cell.label, run) : run());
-        return r instanceof ActorStream ? new StreamReply(r) : r;
-      }
       case "spawn": {
         const ref = await spawnRegistered(this.system, body as RemoteSpawnRequest);
         return { id: ref.actorId.value, name: ref.name };
@@ -864,40 +876,55 @@ export class ClusterNode implements ClusterBackend {
     options?: CallOptions,
     nodeId?: string,
   ): Promise<unknown> {
-    let r = this.#guard(addr, () => {
-      const c = this.#peers.get(addr)?.conn;
-      return c && !c.closed ? this.#ask(c, head, body, options) : this.connection(addr).then(
-        (c) => this.#ask(c, head, body, options),
-        (e) => Promise.reject(mark(unsentErrors, e)),
-      );
-    });
-    if (nodeId !== undefined) {
-      this.#inflight.set(nodeId, (this.#inflight.get(nodeId) ?? 0) + 1);
-      r = r.finally(() => {
-        const n = (this.#inflight.get(nodeId) ?? 1) - 1;
-        if (n <= 0) this.#inflight.delete(nodeId);
-        else this.#inflight.set(nodeId, n);
+    // One promise per call on the hot path: the breaker, the in-flight count, the connection
+    // classification and the stream wrapping all happen in a single settle handler.
+    const b = this.#breaker(addr);
+    let trial = false;
+    if (b) {
+      try {
+        trial = b.acquire();
+      } catch (e) {
+        return Promise.reject(mark(unsentErrors, e));
+      }
+    }
+    const askOptions = options === undefined
+      ? undefined
+      : { timeoutMs: options.timeout, signal: options.signal };
+    let conn = this.#peers.get(addr)?.conn;
+    let p: Promise<unknown>;
+    if (conn !== undefined && !conn.closed) p = conn.ask(head, body, askOptions);
+    else {
+      p = this.connection(addr).then((c) => {
+        conn = c;
+        if (c.closed) {
+          throw mark(unsentErrors, new PulsingRuntimeError(`connection to ${c.remoteAddr} closed`));
+        }
+        return c.ask(head, body, askOptions);
+      }, (e) => {
+        throw mark(unsentErrors, e);
       });
     }
-    return r.then((v) => {
+    if (nodeId !== undefined) this.#inflight.set(nodeId, (this.#inflight.get(nodeId) ?? 0) + 1);
+    return p.then((v) => {
+      if (nodeId !== undefined) this.#settled(nodeId);
+      b?.record("success", trial);
       if (!(v instanceof RpcStream)) return v;
       const s = ActorStream.fromIterable(v);
       return options?.signal ? s.abortOn(options.signal) : s;
+    }, (e) => {
+      if (nodeId !== undefined) this.#settled(nodeId);
+      if (conn?.closed && !(e instanceof PulsingTimeoutError) && classifyFailure(e) === "other") {
+        mark(connectionErrors, e);
+      }
+      if (b) this.#recordFailure(b, e, trial);
+      throw e;
     });
   }
 
-  #ask(c: RpcConnection, head: Head, body: unknown, options?: CallOptions): Promise<unknown> {
-    if (c.closed) {
-      return Promise.reject(
-        mark(unsentErrors, new PulsingRuntimeError(`connection to ${c.remoteAddr} closed`)),
-      );
-    }
-    return c.ask(head, body, { timeoutMs: options?.timeout, signal: options?.signal }).catch(
-      (e) => {
-        if (c.closed && !(e instanceof PulsingTimeoutError)) mark(connectionErrors, e);
-        throw e;
-      },
-    );
+  #settled(nodeId: string): void {
+    const n = (this.#inflight.get(nodeId) ?? 1) - 1;
+    if (n <= 0) this.#inflight.delete(nodeId);
+    else this.#inflight.set(nodeId, n);
   }
 
   /** Send a one-way message to a node. */

@@ -38,6 +38,7 @@ import {
   PulsingTimeoutError,
 } from "../core/errors.ts";
 import type { WireError } from "../core/errors.ts";
+import { ActorStream } from "../core/actor_stream.ts";
 import { toZeroCopy, zeroCopyConfig } from "../core/zerocopy.ts";
 import type { ZeroCopyMode } from "../core/zerocopy.ts";
 import { decodeValue, ProtocolError, ValueEncoder } from "../streams/codec.ts";
@@ -60,14 +61,21 @@ const K_ITEMS = 11;
 /** Most stream items put into one ITEMS message. */
 const MAX_BATCH_ITEMS = 256;
 
+/** The request a handler is answering. */
+export interface ServedRequest {
+  /** Aborts when the caller cancels, times out, or the connection closes. */
+  readonly signal: AbortSignal;
+}
+
 /** What a connection calls for the requests its peer sends. */
 export interface RpcHandler {
   /**
-   * Answer an ask. Return (or resolve to) a value, or a {@linkcode StreamReply} to stream
-   * items; throw (or reject) to send a typed error. `signal` aborts when the caller cancels,
-   * times out, or the connection closes.
+   * Answer an ask. Return (or resolve to) a value, or a {@linkcode StreamReply} (or an
+   * `ActorStream`) to stream items; throw (or reject) to send a typed error.
+   * `request.signal` aborts when the caller cancels, times out, or the connection closes (it
+   * is created on first use, so a handler that never reads it costs nothing).
    */
-  onAsk(head: unknown, body: unknown, signal: AbortSignal): unknown;
+  onAsk(head: unknown, body: unknown, request: ServedRequest): unknown;
   /** Handle a one-way message. Errors (thrown or rejected) are logged, never sent back. */
   onTell(head: unknown, body: unknown): void | Promise<void>;
 }
@@ -424,8 +432,9 @@ interface PendingAsk {
   onAbort?: () => void;
 }
 
-interface Served {
+interface Served extends ServedRequest {
   ac: AbortController | undefined;
+  abortReason: unknown;
   credit: number;
   /** Items made and not yet sent (emitted right before the next write). */
   batch: unknown[] | undefined;
@@ -1058,9 +1067,16 @@ export class RpcConnection {
       ]);
       return;
     }
-    const ac = new AbortController();
     const s: Served = {
-      ac,
+      ac: undefined,
+      abortReason: undefined,
+      get signal(): AbortSignal {
+        if (this.ac === undefined) {
+          this.ac = new AbortController();
+          if (this.cancelled) this.ac.abort(this.abortReason);
+        }
+        return this.ac.signal;
+      },
       credit,
       batch: undefined,
       failed: false,
@@ -1073,7 +1089,7 @@ export class RpcConnection {
     this.#served.set(id, s);
     let r: unknown;
     try {
-      r = this.#handler.onAsk(head, body, ac.signal);
+      r = this.#handler.onAsk(head, body, s);
     } catch (e) {
       this.#replyError(id, s, e);
       return;
@@ -1084,6 +1100,7 @@ export class RpcConnection {
   }
 
   #reply(id: number, s: Served, v: unknown): void {
+    if (v instanceof ActorStream) v = new StreamReply(v);
     if (s.cancelled || this.#served.get(id) !== s) {
       if (v instanceof StreamReply) closeSource(v.source, this.#log);
       return;
@@ -1163,6 +1180,7 @@ export class RpcConnection {
   #stopServed(s: Served, reason: unknown): void {
     if (s.cancelled) return;
     s.cancelled = true;
+    s.abortReason = reason;
     s.ac?.abort(reason);
     const w = s.wake;
     s.wake = undefined;

@@ -287,7 +287,8 @@ for (const t of transports) {
     const p = await pair(
       t,
       {
-        onAsk: (head, _b, signal) => {
+        onAsk: (head, _b, req) => {
+          const signal = req.signal;
           if (head === "fast") return "ok";
           return new Promise((_, reject) => {
             signal.addEventListener("abort", () => {
