@@ -50,8 +50,6 @@ import { startClusterNode } from "./cluster/node.ts";
 import { ServiceActor } from "./core/remote.ts";
 import { SYSTEM_ACTOR_PATH, SystemCore } from "./core/system_actor.ts";
 import { parseAddr } from "./cluster/addr.ts";
-import { clusterTlsMaterial } from "./cluster/tls/mod.ts";
-import { NodeTlsTransport } from "./cluster/transport/node_tls.ts";
 import type { Transport } from "./cluster/transport/types.ts";
 import { guardTransport } from "./cluster/transport/guard.ts";
 import { defaultTransport } from "./cluster/transport/mod.ts";
@@ -306,6 +304,11 @@ async function startNode(system: ActorSystem, options: InitOptions): Promise<voi
   let transport: Transport | undefined;
   if (options.passphrase !== undefined) {
     const host = parseAddr(addr).hostname;
+    // Loaded only with a passphrase: node:tls costs tens of ms at every process start.
+    const [{ clusterTlsMaterial }, { NodeTlsTransport }] = await Promise.all([
+      import("./cluster/tls/mod.ts"),
+      import("./cluster/transport/node_tls.ts"),
+    ]);
     const material = await clusterTlsMaterial(options.passphrase, { hosts: [host] });
     system.log(
       "info",
