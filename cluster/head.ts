@@ -737,13 +737,16 @@ export class HeadClient {
         // From another head than ours (a former one, or before any welcome): not our view.
       } else if (typeof p.e === "number" && this.#epoch !== undefined) {
         const seen = this.#memberEpoch.get(m.nodeId) ?? -1;
-        if (p.e > this.#epoch && p.e > seen) {
-          if (live(m)) reg.revive(m.nodeId);
-          this.#setMember(m);
-          this.#memberEpoch.set(m.nodeId, p.e);
+        if (p.e > this.#epoch) {
+          // Applied unless that member's record already came with a later change.
+          if (p.e > seen) {
+            if (live(m)) reg.revive(m.nodeId);
+            this.#setMember(m);
+            this.#memberEpoch.set(m.nodeId, p.e);
+          }
           this.#advance(p.e);
         }
-        // Otherwise stale: the view (or that member's record) already reflects a later change.
+        // Otherwise stale: the view already reflects this change and later ones.
       } else {
         if (live(m)) reg.revive(m.nodeId);
         this.#setMember(m);

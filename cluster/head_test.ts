@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
-import { type HeadHost, HeadService } from "./head.ts";
-import { NameRegistry } from "./registry.ts";
+import {
+  digestTerm,
+  HeadClient,
+  type HeadHost,
+  type HeadPush,
+  HeadService,
+  versionDigest,
+} from "./head.ts";
+import { NameRegistry, type RegistryDelta, type RegistrySnapshot } from "./registry.ts";
 import type { MemberEvent } from "./swim.ts";
 
 function fakeHost() {
@@ -88,5 +95,282 @@ Deno.test("head service: a silent worker is dropped, its names vanish, it can co
     assert.deepEqual(head.aliveMembers().map((m) => m.nodeId), ["A2"]);
   } finally {
     head.stop();
+  }
+});
+
+// ---- anti-entropy: a head and its workers wired in-process, with a network that can hold,
+// ---- drop and reorder messages (the races seen under load), and the repair on heartbeats.
+
+interface Msg {
+  to: string;
+  op: unknown;
+  body: unknown;
+}
+
+interface SimWorker {
+  id: string;
+  addr: string;
+  reg: NameRegistry;
+  client: HeadClient;
+  /** Registration replies held back (the test releases them: a push can overtake them). */
+  holdWelcome: boolean;
+  heldWelcomes: (() => void)[];
+}
+
+/** What node.ts does on a member event: drop names on dead/left, accept them again on up. */
+function onMemberLikeNode(reg: NameRegistry) {
+  return (ev: MemberEvent) => {
+    if (ev.type === "dead" || ev.type === "left") reg.dropNode(ev.member.nodeId);
+    else if (ev.type === "up") reg.revive(ev.member.nodeId);
+  };
+}
+
+class SimNet {
+  readonly headReg = new NameRegistry("H");
+  readonly head: HeadService;
+  readonly workers = new Map<string, SimWorker>();
+  readonly queue: Msg[] = [];
+  /** Drop messages for which this returns true. */
+  lose: (m: Msg) => boolean = () => false;
+  pulls = 0;
+
+  constructor() {
+    const host: HeadHost = {
+      selfId: "H",
+      selfAddr: "h:1",
+      registry: this.headReg,
+      ask: (addr, head) => {
+        const w = [...this.workers.values()].find((x) => x.addr === addr);
+        if (!w || head.op !== "pull") return Promise.reject(new Error("unreachable"));
+        this.pulls++;
+        return Promise.resolve(w.reg.localSnapshot());
+      },
+      tell: (addr, head, body) => this.#send({ to: addr, op: head.op, body }),
+      log: () => {},
+      onMember: () => {},
+    };
+    this.head = new HeadService(host, { heartbeatMs: 1e9 });
+  }
+
+  #send(m: Msg): void {
+    if (!this.lose(m)) this.queue.push(m);
+  }
+
+  add(id: string): SimWorker {
+    const reg = new NameRegistry(id);
+    const w: SimWorker = {
+      id,
+      addr: `${id}:1`,
+      reg,
+      holdWelcome: false,
+      heldWelcomes: [],
+      client: undefined as unknown as HeadClient,
+    };
+    const host: HeadHost = {
+      selfId: id,
+      selfAddr: w.addr,
+      registry: reg,
+      ask: (_addr, head, body) => {
+        if (head.op === "h-reg") {
+          // The head handles the request now; the reply may arrive later.
+          const welcome = this.head.register(id, w.addr, body as RegistrySnapshot);
+          if (!w.holdWelcome) return Promise.resolve(welcome);
+          return new Promise((r) => w.heldWelcomes.push(() => r(welcome)));
+        }
+        if (head.op === "h-hb") return Promise.resolve(this.head.beat(id, body));
+        return Promise.reject(new Error("unexpected ask"));
+      },
+      tell: (_addr, head, body) => this.#send({ to: "h:1", op: head.op, body }),
+      log: () => {},
+      onMember: onMemberLikeNode(reg),
+    };
+    w.client = new HeadClient(host, "h:1", { heartbeatMs: 1e9, retryMs: 1e9 });
+    this.workers.set(id, w);
+    return w;
+  }
+
+  /** Deliver everything queued (and whatever that causes), in order. */
+  async flush(): Promise<void> {
+    for (let i = 0; i < 1000 && this.queue.length > 0; i++) {
+      const m = this.queue.shift()!;
+      if (m.to === "h:1") {
+        if (m.op === "reg") this.head.onDelta(m.body as RegistryDelta);
+        continue;
+      }
+      const w = [...this.workers.values()].find((x) => x.addr === m.to)!;
+      if (m.op === "h-push") w.client.onPush(m.body as HeadPush);
+      else if (m.op === "reg") {
+        // node.ts: apply; on a gap pull the owner's names from the head.
+        const d = m.body as RegistryDelta;
+        if (w.reg.applyDelta(d) === "gap") {
+          const s = this.headReg.snapshotOf(d.n);
+          if (s) w.reg.applySnapshot(s);
+        }
+      }
+    }
+    await settle();
+  }
+
+  /** A worker's heartbeat round trip (what its timer does). */
+  async beat(w: SimWorker): Promise<string> {
+    const r = w.client.onBeat(this.head.beat(w.id, { v: w.reg.localVersion }));
+    await settle();
+    return r;
+  }
+
+  /** Whether `w`'s view equals the head's (members, epoch, every node's version). */
+  converged(w: SimWorker): boolean {
+    const want = new Set(["H", ...this.head.aliveMembers().map((m) => m.nodeId)]);
+    want.delete(w.id);
+    const have = new Set(w.client.aliveMembers().map((m) => m.nodeId));
+    return want.size === have.size && [...want].every((x) => have.has(x)) &&
+      w.client.epoch === this.head.epoch && w.client.digest() === this.head.digest(w.id) &&
+      [...want].every((n) => w.reg.versionOf(n) === this.headReg.versionOf(n));
+  }
+
+  stop(): void {
+    this.head.stop();
+    for (const w of this.workers.values()) w.client.stop();
+  }
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+}
+
+Deno.test("digest: order-independent, additive, sensitive to versions", () => {
+  const a = versionDigest([["a", 1], ["b", 2], ["c", 3]]);
+  assert.equal(a, versionDigest([["c", 3], ["a", 1], ["b", 2]]));
+  assert.notEqual(a, versionDigest([["a", 1], ["b", 3], ["c", 3]]));
+  assert.notEqual(a, versionDigest([["a", 1], ["b", 2]]));
+  assert.equal((a - digestTerm("c", 3)) >>> 0, versionDigest([["a", 1], ["b", 2]]));
+});
+
+Deno.test("head repair: a push that overtakes the welcome does not make a live worker dead", async () => {
+  const net = new SimNet();
+  try {
+    const w1 = net.add("W1");
+    const w2 = net.add("W2");
+    const w3 = net.add("W3");
+    assert.equal(await w1.client.start(), true);
+    // W2's registration is handled by the head, but its welcome is slow to arrive...
+    w2.holdWelcome = true;
+    const started = w2.client.start();
+    await settle();
+    // ...and meanwhile W3 registers with a name: the head pushes "W3 up" to W2 at once.
+    w3.reg.addLocal("actors/on-w3", "id3", {});
+    assert.equal(await w3.client.start(), true);
+    await net.flush(); // the push reaches W2 before its welcome (which does not list W3)
+    w2.heldWelcomes.shift()!();
+    assert.equal(await started, true);
+    await net.flush();
+    assert.equal(w2.client.member("W3")?.state, "alive");
+    assert.equal(w2.reg.instances("actors/on-w3").length, 1);
+    for (const w of [w1, w2, w3]) assert.ok(net.converged(w), `${w.id} converged`);
+    assert.equal(await net.beat(w2), "ok");
+  } finally {
+    net.stop();
+  }
+});
+
+Deno.test("head repair: lost membership pushes and deltas are repaired from the heartbeat", async () => {
+  const net = new SimNet();
+  try {
+    const [w1, w2, w3] = ["W1", "W2", "W3"].map((id) => net.add(id));
+    assert.equal(await w1.client.start(), true);
+    assert.equal(await w2.client.start(), true);
+    await net.flush();
+    // Everything to W2 is lost for a while: W3's "up", W1's new name, the head's own name.
+    net.lose = (m) => m.to === w2.addr;
+    assert.equal(await w3.client.start(), true);
+    w1.client.publish(w1.reg.addLocal("actors/on-w1", "id1", {}));
+    net.head.publish(net.headReg.addLocal("actors/on-head", "idh", {}));
+    await net.flush();
+    assert.equal(w2.client.member("W3"), undefined);
+    assert.equal(w2.reg.instances("actors/on-w1").length, 0);
+    net.lose = () => false;
+    // One heartbeat notes the divergence (it may be a push in flight), the next resyncs.
+    assert.equal(await net.beat(w2), "mismatch");
+    assert.equal(await net.beat(w2), "resync");
+    await net.flush();
+    assert.ok(net.converged(w2));
+    assert.equal(w2.client.member("W3")?.state, "alive");
+    assert.equal(w2.reg.instances("actors/on-w1").length, 1);
+    assert.equal(w2.reg.instances("actors/on-head").length, 1);
+    assert.equal(w2.client.resyncs, 1);
+    assert.equal(await net.beat(w2), "ok");
+    // A lost "dead" is repaired the same way (and a stale push cannot undo the repair).
+    net.lose = (m) => m.to === w2.addr;
+    net.head.bye("W3");
+    await net.flush();
+    net.lose = () => false;
+    assert.equal(w2.client.member("W3")?.state, "alive");
+    await net.beat(w2);
+    await net.beat(w2);
+    await net.flush();
+    // (a resync's welcome lists the live members only: one it does not list is gone)
+    assert.equal(w2.client.aliveMembers().some((m) => m.nodeId === "W3"), false);
+    w2.client.onPush({
+      m: { nodeId: "W3", addr: w3.addr, state: "alive", incarnation: 0 },
+      e: 1,
+      h: "H",
+    });
+    assert.equal(w2.client.aliveMembers().some((m) => m.nodeId === "W3"), false);
+    assert.ok(net.converged(w2));
+    assert.ok(net.converged(w1));
+  } finally {
+    net.stop();
+  }
+});
+
+Deno.test("head repair: pushes out of order and with a gap", async () => {
+  const net = new SimNet();
+  try {
+    const [w1, w2] = ["W1", "W2"].map((id) => net.add(id));
+    assert.equal(await w1.client.start(), true);
+    assert.equal(await w2.client.start(), true);
+    await net.flush();
+    const e = net.head.epoch;
+    const rec = (state: "alive" | "dead", inc: number) => ({
+      nodeId: "X",
+      addr: "x:1",
+      state,
+      incarnation: inc,
+    });
+    // "X dead" (e+2) arrives before "X up" (e+1): X stays dead, and the epoch catches up.
+    w1.client.onPush({ m: rec("dead", 1), e: e + 2, h: "H" });
+    assert.equal(w1.client.epoch, e);
+    w1.client.onPush({ m: rec("alive", 0), e: e + 1, h: "H" });
+    assert.equal(w1.client.member("X")?.state, "dead");
+    assert.equal(w1.client.epoch, e + 2);
+    // A push from another head is not ours.
+    w1.client.onPush({ m: rec("alive", 5), e: e + 3, h: "OLD" });
+    assert.equal(w1.client.member("X")?.state, "dead");
+  } finally {
+    net.stop();
+  }
+});
+
+Deno.test("head repair: the head pulls a worker's names its heartbeat shows it missed, one pull at a time", async () => {
+  const net = new SimNet();
+  try {
+    const [w1, w2] = ["W1", "W2"].map((id) => net.add(id));
+    assert.equal(await w1.client.start(), true);
+    assert.equal(await w2.client.start(), true);
+    await net.flush();
+    net.lose = (m) => m.to === "h:1"; // W1's delta to the head is lost
+    w1.client.publish(w1.reg.addLocal("actors/a", "ida", {}));
+    net.lose = () => false;
+    assert.equal(net.headReg.instances("actors/a").length, 0);
+    net.head.beat("W1", { v: w1.reg.localVersion });
+    net.head.beat("W1", { v: w1.reg.localVersion });
+    await settle();
+    assert.equal(net.pulls, 1);
+    assert.equal(net.headReg.instances("actors/a").length, 1);
+    await net.flush(); // and passed on to W2
+    assert.equal(w2.reg.instances("actors/a").length, 1);
+    assert.ok(net.converged(w1) && net.converged(w2));
+  } finally {
+    net.stop();
   }
 });

@@ -215,3 +215,111 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "head: stress — rounds of spawn/stop with workers joining, crashing and leaving; every view converges",
+  opts,
+  async () => {
+    const nodes = await startHeadCluster(3);
+    const all = [...nodes];
+    try {
+      const [head] = nodes;
+      const live: NodeProc[] = [...nodes];
+      const owned = new Map<NodeProc, string[]>(live.map((n) => [n, []]));
+      let seq = 0;
+      const ROUNDS = 5;
+      for (let r = 0; r < ROUNDS; r++) {
+        // Membership churn in the middle of the name churn (registration races with deltas).
+        const churn: Promise<void>[] = [];
+        if (r === 1 || r === 3) {
+          churn.push(
+            startNode({ headAddr: head.addr, env }).then(async (n) => {
+              all.push(n);
+              live.push(n);
+              const fresh = [0, 1, 2].map(() => `st-${r}-${seq++}`);
+              owned.set(n, fresh);
+              await n.run(
+                `for (const name of ${
+                  JSON.stringify(fresh)
+                }) await Counter.spawn({ name, args: [1] });`,
+              );
+            }),
+          );
+        }
+        if (r === 2) {
+          const victim = live.splice(1, 1)[0]; // a worker crashes: its names must vanish
+          owned.delete(victim);
+          victim.kill("SIGKILL");
+        }
+        if (r === 4) {
+          const leaver = live.splice(1, 1)[0]; // a worker leaves gracefully
+          owned.delete(leaver);
+          churn.push(leaver.stop());
+        }
+        // Every node spawns three names and stops the older half of its own.
+        await Promise.all([...owned].map(async ([n, names]) => { // (not the joining node)
+          const fresh = [0, 1, 2].map(() => `st-${r}-${seq++}`);
+          const old = names.splice(0, Math.floor(names.length / 2));
+          names.push(...fresh);
+          await n.run(`
+            for (const name of ${JSON.stringify(fresh)}) await Counter.spawn({ name, args: [1] });
+            for (const name of ${JSON.stringify(old)}) await system.stop(name);`);
+        }));
+        await Promise.all(churn);
+        const want = [...owned].flatMap(([n, names]) => names.map((x) => `actors/${x}@${n.nodeId}`))
+          .sort();
+        const ids = live.map((n) => n.nodeId).sort();
+        const t0 = Date.now();
+        const views = await Promise.all(
+          live.map((n) =>
+            n.run<{ at: number; have: string[]; alive: string[] }>(
+              `
+          const want = ${JSON.stringify(want)}, ids = ${JSON.stringify(ids)};
+          const until = Date.now() + 15000;
+          while (true) {
+            const have = (await system.allNamedActors())
+              .filter((x) => x.path.startsWith("actors/st-"))
+              .flatMap((x) => x.instances.map((i) => x.path + "@" + i.nodeId)).sort();
+            const alive = (await system.members()).filter((m) => m.status === "alive")
+              .map((m) => m.nodeId).sort();
+            const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+            if (same(have, want) && same(alive, ids)) return { at: Date.now(), have, alive };
+            if (Date.now() > until) return { at: -1, have, alive };
+            await new Promise((r) => setTimeout(r, 20));
+          }`,
+              25_000,
+            )
+          ),
+        );
+        views.forEach((v, i) => {
+          assert.ok(
+            v.at > 0,
+            `round ${r}: node ${i} (${live[i].addr}) did not converge in 15 s:\n` +
+              `  names missing ${JSON.stringify(want.filter((x) => !v.have.includes(x)))}, ` +
+              `extra ${JSON.stringify(v.have.filter((x) => !want.includes(x)))}\n` +
+              `  members missing ${JSON.stringify(ids.filter((x) => !v.alive.includes(x)))}, ` +
+              `extra ${JSON.stringify(v.alive.filter((x) => !ids.includes(x)))}`,
+          );
+        });
+        // Every node calls a name of the next node (what failed under load before).
+        await Promise.all(live.map(async (n, i) => {
+          const next = live[(i + 1) % live.length];
+          const name = owned.get(next)!.at(-1)!;
+          assert.ok(
+            await n.run<number>(
+              `return await (await Counter.resolve(${JSON.stringify(name)})).incr();`,
+            ) >= 2,
+          );
+        }));
+        console.log(
+          `  round ${r}: ${want.length} names on ${live.length} nodes converged after ` +
+            `${Math.max(...views.map((v) => v.at)) - t0} ms`,
+        );
+      }
+      const resyncs = all.reduce((k, n) => k + (n.stderr().match(/resyncing/g)?.length ?? 0), 0);
+      console.log(`  heartbeat resyncs (divergence repaired) across workers: ${resyncs}`);
+    } finally {
+      await stopAll(all);
+    }
+  },
+);
