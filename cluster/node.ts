@@ -197,6 +197,9 @@ export class ClusterNode implements ClusterBackend {
   #view!: MembershipView;
   readonly #inflight = new Map<string, number>();
   readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #perHost = new Map<string, number>();
+  readonly #refusedAt = new Map<string, number>();
+  readonly #maxPerHost: number;
   #closed = false;
   readonly #connectTimeout: number;
   readonly #requestTimeout: number;
@@ -210,6 +213,7 @@ export class ClusterNode implements ClusterBackend {
     this.#transport = options.transport ?? defaultTransport();
     this.#connectTimeout = options.connectTimeoutMs ?? 5_000;
     this.#requestTimeout = options.requestTimeoutMs ?? 30_000;
+    this.#maxPerHost = options.rpc?.maxConnectionsPerHost ?? DEFAULT_MAX_CONNECTIONS_PER_HOST;
     this.registry = new NameRegistry(system.nodeId.value);
     this.registry.onChange((path) => system.notifyName(path));
     this.#handler = {
@@ -314,6 +318,18 @@ export class ClusterNode implements ClusterBackend {
     );
   }
 
+  /** Log one line per host and minute when its connections are refused. */
+  #refusePerHost(host: string, remote: string): void {
+    const now = Date.now();
+    if (now - (this.#refusedAt.get(host) ?? 0) < 60_000) return;
+    this.#refusedAt.set(host, now);
+    this.system.log(
+      "warn",
+      `refused a connection from ${remote}: ${this.#maxPerHost} connections from ${host} are ` +
+        `already open (maxConnectionsPerHost)`,
+    );
+  }
+
   /** Bind the listener. */
   async start(): Promise<void> {
     const bind = parseAddr(this.#options.addr ?? "127.0.0.1:0");
@@ -334,6 +350,13 @@ export class ClusterNode implements ClusterBackend {
     });
     this.#listener.onConnection((conn) => {
       if (this.#closed) return conn.close();
+      const host = hostOf(conn.remoteAddr);
+      const count = this.#perHost.get(host) ?? 0;
+      if (count >= this.#maxPerHost) {
+        this.#refusePerHost(host, conn.remoteAddr);
+        return conn.close();
+      }
+      this.#perHost.set(host, count + 1);
       const handler: RpcHandler = {
         onAsk: (head, body) => this.#onAsk(head as Head, body),
         onTell: (head, body) => this.#onTell(head as Head, body, rpc),
@@ -341,6 +364,9 @@ export class ClusterNode implements ClusterBackend {
       const rpc: RpcConnection = new RpcConnection(conn, handler, this.#rpcOptions());
       this.#inbound.set(rpc, undefined);
       rpc.onClose(() => {
+        const left = (this.#perHost.get(host) ?? 1) - 1;
+        if (left <= 0) this.#perHost.delete(host);
+        else this.#perHost.set(host, left);
         const addr = this.#inbound.get(rpc);
         this.#inbound.delete(rpc);
         for (const [a, p] of this.#peers) if (p.conn === rpc) this.#peers.delete(a);
@@ -971,6 +997,14 @@ export class ClusterNode implements ClusterBackend {
     this.#peers.clear();
     this.#inbound.clear();
   }
+}
+
+/** Default of `WireLimits.maxConnectionsPerHost`. */
+export const DEFAULT_MAX_CONNECTIONS_PER_HOST = 256;
+
+function hostOf(addr: string): string {
+  const i = addr.lastIndexOf(":");
+  return i > 0 ? addr.slice(0, i) : addr;
 }
 
 /** Request head. */

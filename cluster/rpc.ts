@@ -131,6 +131,11 @@ export interface WireLimits {
   frameTimeoutMs?: number;
   /** Close a connection without traffic and with nothing pending after this, in ms (300,000; 0 = never). */
   idleTimeoutMs?: number;
+  /**
+   * Most inbound connections accepted from one remote host at once (256); more are closed at
+   * once with one log line per host and minute. Enforced by the node's listener.
+   */
+  maxConnectionsPerHost?: number;
 }
 
 /** The defaults of {@linkcode WireLimits}. */
@@ -147,6 +152,7 @@ export const DEFAULT_WIRE_LIMITS: Readonly<Required<WireLimits>> = Object.freeze
   handshakeTimeoutMs: 5_000,
   frameTimeoutMs: 30_000,
   idleTimeoutMs: 300_000,
+  maxConnectionsPerHost: 256,
 });
 
 /** Options of {@linkcode RpcConnection}; every limit has a safe default. */
