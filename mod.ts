@@ -292,6 +292,11 @@ export interface InitOptions extends ActorSystemOptions {
   /** Timings of the network layer; every field has a sensible default. */
   tuning?: ClusterTuning;
   /**
+   * Reject `init` with the reason (for example a passphrase mismatch) when no seed or head
+   * answers; by default the node runs alone, says so, and keeps retrying in the background.
+   */
+  requireJoin?: boolean;
+  /**
    * Start this many extra local nodes (subprocesses, one per core) joined to this one, so that
    * `placement: "remote"` and queue buckets spread over the cores; give `modules` to import
    * there (the modules that define your `pul.remote` classes). Needs `addr`.
@@ -339,6 +344,7 @@ async function startNode(system: ActorSystem, options: InitOptions): Promise<voi
     swim: options.tuning?.swim,
     head: options.tuning?.head,
     breaker: options.tuning?.breaker,
+    requireJoin: options.requireJoin,
   });
 }
 

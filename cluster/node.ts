@@ -68,6 +68,8 @@ import { formatAddr, guessLocalIp, parseAddr, resolveSeeds } from "./addr.ts";
 
 /** Options of a networked node. */
 export interface NodeOptions {
+  /** Fail the start with the reason when no seed (or the head) answers, instead of running alone. */
+  requireJoin?: boolean;
   /** `host:port` to listen on (port 0 picks a free port). Default `127.0.0.1:0`. */
   addr?: string;
   /** The address other nodes should use, when it differs from `addr` (NAT, 0.0.0.0). */
@@ -158,7 +160,16 @@ export function validateNodeOptions(options: NodeOptions): void {
   }
 }
 
+/** Whether a node reached its seeds (or head) when it started. */
+export interface JoinOutcome {
+  /** True once a seed (or the head) answered. */
+  joined: boolean;
+  /** Why not, per address, when it did not. */
+  reason?: string;
+}
+
 interface Peer {
+  lastError?: string;
   conn?: RpcConnection;
   connecting?: Promise<RpcConnection>;
   failedAt?: number;
@@ -177,7 +188,10 @@ export async function startClusterNode(
   const node = new ClusterNode(system, options);
   await node.start();
   system.attachCluster(node);
-  await node.join();
+  const outcome = await node.join();
+  if (!outcome.joined && options.requireJoin) {
+    throw new PulsingRuntimeError(`Could not join the cluster: ${outcome.reason}`);
+  }
   return node;
 }
 
@@ -430,17 +444,22 @@ export class ClusterNode implements ClusterBackend {
    * the head (returns once registered, or at once if the head does not answer: the worker then
    * runs alone and retries).
    */
-  async join(): Promise<void> {
+  async join(): Promise<JoinOutcome> {
     if (this.#worker) {
       const head = (await resolveSeeds([this.#worker.headAddr]))[0];
       if (head === this.#addr) throw new TypeError(`headAddr ${head} is this node's own address`);
-      await this.#worker.start();
-      return;
+      const ok = await this.#worker.start();
+      return ok ? { joined: true } : { joined: false, reason: this.#whyNot([head]) };
     }
-    if (!this.#swim) return;
+    if (!this.#swim) return { joined: true };
     const seeds = (await resolveSeeds(this.#options.seeds ?? [])).filter((s) => s !== this.#addr);
-    if (seeds.length === 0) return;
-    await this.#swim.join(seeds);
+    if (seeds.length === 0) return { joined: true };
+    const r = await this.#swim.join(seeds);
+    return r.joined ? { joined: true } : { joined: false, reason: this.#whyNot(seeds) };
+  }
+
+  #whyNot(addrs: string[]): string {
+    return addrs.map((a) => `${a}: ${this.#peers.get(a)?.lastError ?? "no answer"}`).join("; ");
   }
 
   /** A connection to `addr` closed (worker: it may be the head). */
@@ -507,6 +526,7 @@ export class ClusterNode implements ClusterBackend {
     } catch (e) {
       p.failedAt = Date.now();
       p.backoffMs = Math.min(p.backoffMs * 2, 5_000);
+      p.lastError = (e as Error)?.message ?? String(e);
       throw e;
     } finally {
       p.connecting = undefined;

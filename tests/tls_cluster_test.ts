@@ -102,3 +102,35 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "tls: requireJoin makes init fail with the reason when the passphrase is wrong",
+  opts,
+  async () => {
+    const a = await startNode({ passphrase: "right one" });
+    try {
+      const pul = await import("../mod.ts");
+      await assert.rejects(
+        pul.actorSystem({
+          addr: "127.0.0.1:0",
+          seeds: [a.addr],
+          passphrase: "wrong one",
+          requireJoin: true,
+          logger: () => {},
+        }),
+        (e: Error) => /Could not join the cluster: .*passphrase mismatch/.test(e.message),
+      );
+      // without requireJoin the node runs alone instead
+      const alone = await pul.actorSystem({
+        addr: "127.0.0.1:0",
+        seeds: [a.addr],
+        passphrase: "wrong one",
+        logger: () => {},
+      });
+      assert.equal((await alone.members()).length, 1);
+      await alone.shutdown();
+    } finally {
+      await stopAll([a]);
+    }
+  },
+);
