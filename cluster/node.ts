@@ -212,6 +212,7 @@ export class ClusterNode implements ClusterBackend {
   readonly #inflight = new Map<string, number>();
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #perHost = new Map<string, number>();
+  readonly #pulls = new Set<Promise<void>>();
   readonly #refusedAt = new Map<string, number>();
   readonly #maxPerHost: number;
   #closed = false;
@@ -455,7 +456,22 @@ export class ClusterNode implements ClusterBackend {
     const seeds = (await resolveSeeds(this.#options.seeds ?? [])).filter((s) => s !== this.#addr);
     if (seeds.length === 0) return { joined: true };
     const r = await this.#swim.join(seeds);
-    return r.joined ? { joined: true } : { joined: false, reason: this.#whyNot(seeds) };
+    if (!r.joined) return { joined: false, reason: this.#whyNot(seeds) };
+    // Names of the members just learned are pulled now; wait for them (briefly) so that a
+    // resolve right after init sees the cluster's names.
+    await this.#settlePulls(1_000);
+    return { joined: true };
+  }
+
+  async #settlePulls(maxMs: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, 0));
+    if (this.#pulls.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#pulls]),
+      new Promise((r) => (timer = setTimeout(r, maxMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   #whyNot(addrs: string[]): string {
@@ -658,9 +674,12 @@ export class ClusterNode implements ClusterBackend {
       if (!this.#liveAt(m.addr)) {
         this.#breaker(m.addr)?.trip(ev.type === "dead" ? "(declared dead)" : "(it left)");
       }
-      const p = this.#peers.get(m.addr);
-      if (p?.conn) p.conn.close(why);
-      for (const [c, addr] of this.#inbound) if (addr === m.addr) c.close(why);
+      // A new process at the same address (a restart) owns the connections there now.
+      if (!this.#liveAt(m.addr)) {
+        const p = this.#peers.get(m.addr);
+        if (p?.conn) p.conn.close(why);
+        for (const [c, addr] of this.#inbound) if (addr === m.addr) c.close(why);
+      }
       this.system.log(
         ev.type === "dead" ? "warn" : "info",
         `member ${m.addr} (${m.nodeId.slice(0, 8)}) is ${ev.type}`,
@@ -688,7 +707,14 @@ export class ClusterNode implements ClusterBackend {
   }
 
   /** Fetch node `nodeId`'s names from `addr` (the node itself, or the head). */
-  async #pull(addr: string, nodeId: string): Promise<void> {
+  #pull(addr: string, nodeId: string): Promise<void> {
+    const p = this.#doPull(addr, nodeId);
+    this.#pulls.add(p);
+    p.finally(() => this.#pulls.delete(p));
+    return p;
+  }
+
+  async #doPull(addr: string, nodeId: string, attempt = 0): Promise<void> {
     try {
       const c = await this.connection(addr);
       const snap = await c.ask({ op: "pull", n: nodeId }, null, { timeoutMs: 5_000 }) as
@@ -697,6 +723,17 @@ export class ClusterNode implements ClusterBackend {
       if (snap && snap.n === nodeId) this.registry.applySnapshot(snap);
     } catch (e) {
       this.system.log("debug", `registry pull from ${addr} failed: ${(e as Error)?.message}`);
+      // Try again while the member is alive and still ahead of what we hold: a pull that
+      // failed (a connection closed by a restart at the same address, say) must not leave
+      // its names unknown until the next change.
+      if (attempt < 5 && !this.#closed) {
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+        const m = this.#view.member(nodeId);
+        const rv = Number((m?.meta as { rv?: number } | undefined)?.rv ?? 0);
+        if (m && m.state === "alive" && rv > this.registry.versionOf(nodeId)) {
+          await this.#doPull(this.#worker ? addr : m.addr, nodeId, attempt + 1);
+        }
+      }
     }
   }
 
