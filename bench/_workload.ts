@@ -8,6 +8,12 @@
 /** One measured workload. A client process runs one or more of these in order. */
 export type Kind = "pingpong" | "pipeline" | "bulk1m" | "bulk16m" | "stream";
 
+/**
+ * Figures the orchestrator measures with dedicated processes: join time, failure detection
+ * (`kill -9` / `kill -STOP`), local call cost and memory of idle actors.
+ */
+export type OrchestratedKind = "join" | "fail_kill" | "fail_stop" | "local" | "memory";
+
 /** All client-side kinds, in the order a client runs them. */
 export const KINDS: readonly Kind[] = ["pingpong", "pipeline", "bulk1m", "bulk16m", "stream"];
 
@@ -43,6 +49,10 @@ export interface Workload {
   streamWarmupItems: number;
   /** (d) credit window in items; the consumer re-grants when half of it is consumed. */
   streamWindow: number;
+  /** Local figure: calls per timed loop (5 interleaved rounds of plain and actor calls). */
+  localCalls: number;
+  /** Failure detection: how long to wait for each event after the signal, ms. */
+  failBoundMs: number;
 }
 
 /** Full run: the figures named in issue 9 (20,000 round trips, 100,000 stream items). */
@@ -62,6 +72,8 @@ export const FULL_WORKLOAD: Workload = {
   streamItems: 100000,
   streamWarmupItems: 20000,
   streamWindow: 256,
+  localCalls: 200_000,
+  failBoundMs: 15_000,
 };
 
 /** `--quick` run (about 30 s in all): same shapes, shorter windows. */
@@ -76,6 +88,8 @@ export const QUICK_WORKLOAD: Workload = {
   bulk16mMs: 400,
   bulkMinReqs: 1,
   streamWarmupItems: 10000,
+  localCalls: 100_000,
+  failBoundMs: 6_000,
 };
 
 /**
@@ -84,7 +98,7 @@ export const QUICK_WORKLOAD: Workload = {
  */
 export interface KindResult {
   /** The workload this line belongs to. */
-  kind: Kind | "join";
+  kind: Kind | OrchestratedKind;
   /** Measured metrics, e.g. `{ p50_us: 48.1, p99_us: 250 }`. */
   metrics?: Record<string, number>;
   /** Set when the target cannot do this workload; the reason is shown in the report. */

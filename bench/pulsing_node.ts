@@ -19,6 +19,10 @@
  * - `joiner --port N`: a fresh node joining seed `127.0.0.1:N` that spawns `joiner`, then
  *   prints `{"kind":"join-reverse","t1":<wall ms>}` once it could call `obs`.
  *
+ * - `fail-observer --port N`: the caller side of the failure-detection figure (see
+ *   {@link failObserver}).
+ *
+ * Runs on Deno and, bundled by `_node_build.ts` against the npm build, on Node (no `Deno.*`).
  * Servers exit when their stdin closes (`--watch-stdin`) and after `--max-life-ms`.
  *
  * @module
@@ -35,6 +39,7 @@ import {
   type Workload,
 } from "./_workload.ts";
 import { percentiles, wallMs } from "./_stats.ts";
+import { args, exit, onStdinClose, pid, printJson } from "./_rt.ts";
 
 const HOST = "127.0.0.1";
 const TINY = { x: "0123456789abcdef" };
@@ -49,6 +54,11 @@ export const Echo = pul.remote(
     /** Acknowledges a payload with its length. */
     ack(bytes: Uint8Array): number {
       return bytes.byteLength;
+    }
+    /** Answers after `ms` (the pending call of the failure-detection figure). */
+    async hang(ms: number): Promise<number> {
+      await new Promise((r) => setTimeout(r, ms));
+      return ms;
     }
     /** Streams `n` small strings. */
     async *items(n: number): AsyncGenerator<string> {
@@ -68,26 +78,18 @@ function exitWith(watchStdin: boolean, maxLifeMs: number): void {
     try {
       await Promise.race([pul.shutdown(), new Promise((r) => setTimeout(r, 500))]);
     } finally {
-      Deno.exit(0);
+      exit(0);
     }
   };
   setTimeout(stop, maxLifeMs);
-  if (watchStdin) {
-    (async () => {
-      const b = new Uint8Array(64);
-      try {
-        while ((await Deno.stdin.read(b)) !== null) { /* ignore */ }
-      } catch { /* no stdin */ }
-      stop();
-    })();
-  }
+  if (watchStdin) onStdinClose(stop);
 }
 
 async function runServer(port: number, maxLifeMs: number, watchStdin: boolean): Promise<void> {
   const system = await pul.init({ addr: `${HOST}:${port}` });
   await Echo.spawn({ name: "echo" });
   const real = Number(system.addr.split(":").pop());
-  console.log(JSON.stringify({ ready: true, port: real, pid: Deno.pid }));
+  console.log(JSON.stringify({ ready: true, port: real, pid: pid() }));
   exitWith(watchStdin, maxLifeMs);
 }
 
@@ -210,7 +212,7 @@ async function runClient(port: number, kinds: Kind[], wl: Workload): Promise<voi
   console.log(JSON.stringify({ ready: true }));
   for (const k of kinds) console.log(JSON.stringify(await runKind(k, echo, wl)));
   await Promise.race([pul.shutdown(), new Promise((r) => setTimeout(r, 500))]);
-  Deno.exit(0);
+  exit(0);
 }
 
 /** The long-running node a fresh joiner joins; reports when the joiner's actor answers. */
@@ -242,8 +244,44 @@ async function joiner(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
+/**
+ * Failure detection, caller side: joins the victim on `port`, resolves `echo`, starts a pending
+ * call (`hang(60 s)`) and watches the victim's membership entry every 2 ms. Prints
+ * `{"ready":true}` once the call is in flight, then one line per event as it happens:
+ * `{"event":"call_failed","t":<wall ms>,"error":...}`, `{"event":"suspect","t":...}`,
+ * `{"event":"dead","t":...}`. The orchestrator kills or stops the victim after `ready`.
+ * Default timings (SWIM, request timeout 30 s): what a user gets without tuning.
+ */
+async function failObserver(port: number, boundMs: number): Promise<void> {
+  await pul.init({ addr: `${HOST}:0`, seeds: [`${HOST}:${port}`] });
+  const echo = await Echo.resolve("echo", { timeout: 15_000 }) as EchoProxy;
+  await echo.echo(1);
+  const victim = `${HOST}:${port}`;
+  const seen = new Set<string>();
+  const report = (event: string, extra: Record<string, unknown> = {}) => {
+    if (seen.has(event)) return;
+    seen.add(event);
+    printJson({ event, t: wallMs(), ...extra });
+  };
+  echo.hang(60_000).then(
+    () => report("call_returned"),
+    (e: unknown) => report("call_failed", { error: String(e).slice(0, 200) }),
+  );
+  await new Promise((r) => setTimeout(r, 50)); // the call has reached the victim
+  printJson({ ready: true });
+  const deadline = performance.now() + boundMs + 20_000;
+  while (performance.now() < deadline && !(seen.has("dead") && seen.has("call_failed"))) {
+    const m = (await pul.getSystem().members()).find((x) => x.addr === victim);
+    if (!m || m.status === "dead" || m.status === "left") report("dead");
+    else if (m.status === "suspect") report("suspect");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await Promise.race([pul.shutdown(), new Promise((r) => setTimeout(r, 500))]);
+  exit(0);
+}
+
 if (import.meta.main) {
-  const [mode, ...rest] = Deno.args;
+  const [mode, ...rest] = args();
   const f = parseFlags(rest);
   const wl: Workload = f.params ? JSON.parse(f.params) : (f.quick ? QUICK_WORKLOAD : FULL_WORKLOAD);
   const maxLife = Number(f["max-life-ms"] ?? 300_000);
@@ -256,10 +294,12 @@ if (import.meta.main) {
     await joinObserver(Number(f.port), Number(f["timeout-ms"] ?? 15_000));
   } else if (mode === "joiner") {
     await joiner(Number(f.port), Number(f["timeout-ms"] ?? 15_000));
+  } else if (mode === "fail-observer") {
+    await failObserver(Number(f.port), Number(f["bound-ms"] ?? 15_000));
   } else {
     console.error(
-      "usage: pulsing_node.ts server|client|join-observer|joiner [--port N] [--quick]",
+      "usage: pulsing_node.ts server|client|join-observer|joiner|fail-observer [--port N]",
     );
-    Deno.exit(2);
+    exit(2);
   }
 }

@@ -9,6 +9,12 @@
 //                            one JSON line per kind (same shape as bench/raw_echo.ts)
 //   observer --port Q        node "obs"; polls `joiner.ping` until it succeeds, prints wall time
 //   joiner   --port Q        fresh node with service `joiner`, seeded with obs (join time)
+//   fail-observer --port P   failure detection, caller side: joins n1 with Moleculer's DEFAULT
+//                            request timeout (0 = none) and heartbeat settings, starts a pending
+//                            call `echo.hang`, then prints one line per event as it happens:
+//                            {"event":"call_failed"|"dead","t":<wall ms>} ("dead": n1 is no
+//                            longer `available` in the registry); {"ready":true} first
+//   local    [--n N]         in-process `broker.call` (no transporter) vs a plain async call
 // Settings as in ../shared/reference/peers.md §4.1: TCP transporter, udpDiscovery false, static
 // urls, maxPacketSize raised (default 1 MiB rejects the payloads), logger off, rest default.
 // Moleculer's TCP server would listen on all interfaces and advertise external IPs; this script
@@ -53,12 +59,12 @@ const now = () => performance.timeOrigin + performance.now();
 const serializer = flags.serializer === "cbor" ? "CBOR" : "JSON";
 const MAX_PACKET = 64 * 1024 * 1024;
 
-function makeBroker(nodeID, seedPort, seedID, gossipPeriod) {
+function makeBroker(nodeID, seedPort, seedID, gossipPeriod, defaultTimeout = false) {
   const broker = new ServiceBroker({
     nodeID,
     logger: false,
     serializer,
-    requestTimeout: 60_000,
+    ...(defaultTimeout ? {} : { requestTimeout: 60_000 }),
     transporter: {
       type: "TCP",
       options: {
@@ -200,6 +206,9 @@ if (role === "server") {
         const b = ctx.params.b;
         return { n: b ? b.length : 0 };
       },
+      hang(ctx) {
+        return new Promise((r) => setTimeout(() => r(ctx.params.ms), ctx.params.ms));
+      },
     },
   });
   await broker.start();
@@ -260,7 +269,74 @@ if (role === "server") {
     }
   }
   print({ kind: "join-reverse", started, t1: rev });
+} else if (role === "fail-observer") {
+  const broker = makeBroker(`f${process.pid}`, port, "n1", 1, true);
+  await broker.start();
+  await broker.waitForServices(["echo"], 20_000, 5);
+  await broker.call("echo.echo", TINY);
+  const seen = new Set();
+  const report = (event, extra = {}) => {
+    if (seen.has(event)) return;
+    seen.add(event);
+    print({ event, t: now(), ...extra });
+  };
+  broker.call("echo.hang", { ms: 60_000 }).then(
+    () => report("call_returned"),
+    (e) => report("call_failed", { error: String(e && e.message ? e.message : e).slice(0, 200) }),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  print({ ready: true });
+  const deadline = performance.now() + Number(flags["bound-ms"] ?? 15_000) + 20_000;
+  while (performance.now() < deadline && !(seen.has("dead") && seen.has("call_failed"))) {
+    const n1 = broker.registry.nodes.get("n1");
+    if (!n1 || !n1.available) report("dead");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  process.exit(0);
+} else if (role === "local") {
+  const n = Number(flags.n ?? 200_000);
+  const broker = new ServiceBroker({ nodeID: "local", logger: false });
+  broker.createService({
+    name: "counter",
+    actions: {
+      incr() {
+        return 1;
+      },
+    },
+  });
+  await broker.start();
+  class Counter {
+    value = 0;
+    async incr() {
+      return ++this.value;
+    }
+  }
+  const plain = new Counter();
+  const loop = async (f, k) => {
+    const t0 = performance.now();
+    for (let i = 0; i < k; i++) await f();
+    return ((performance.now() - t0) * 1e6) / k;
+  };
+  const plainCall = () => plain.incr();
+  const molCall = () => broker.call("counter.incr");
+  await loop(plainCall, n / 4);
+  await loop(molCall, n / 4);
+  const p = [], x = [];
+  for (let r = 0; r < 5; r++) {
+    p.push(await loop(plainCall, n));
+    x.push(await loop(molCall, n));
+  }
+  const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  print({
+    kind: "local",
+    metrics: { call_ns: med(x), plain_ns: med(p), ratio: med(x) / med(p) },
+    rounds: { plain: p, moleculer: x },
+  });
+  await broker.stop();
+  process.exit(0);
 } else {
-  console.error("usage: node moleculer_node.mjs server|client|observer|joiner --dir D --port P");
+  console.error(
+    "usage: node moleculer_node.mjs server|client|observer|joiner|fail-observer|local --dir D --port P",
+  );
   process.exit(2);
 }
