@@ -307,6 +307,7 @@ if (role === "server") {
   await broker.start();
   class Counter {
     value = 0;
+    // deno-lint-ignore require-await
     async incr() {
       return ++this.value;
     }

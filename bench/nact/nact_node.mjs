@@ -57,6 +57,7 @@ if (role === "local") {
   const rounds = Number(flags.rounds ?? 5);
   class Counter {
     value = 0;
+    // deno-lint-ignore require-await
     async incr() {
       return ++this.value;
     }
