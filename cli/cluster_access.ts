@@ -172,7 +172,9 @@ async function joinAsObserver(s: AccessSettings): Promise<ClusterAccess> {
     system,
     members: async () => (await system.members()).filter((m) => m.nodeId !== self),
     actors: async (all) =>
-      (await system.allNamedActors({ includeSystem: true })).filter((a) => all || !isSystemPath(a.path)),
+      (await system.allNamedActors({ includeSystem: true })).filter((a) =>
+        all || !isSystemPath(a.path)
+      ),
     // The registry is in sync: a name that is not there now is not there (no waiting).
     ref: (name, nodeId) => system.resolve(name, { nodeId }),
     close: () => system.shutdown(),

@@ -177,7 +177,9 @@ export function createGatewayApp(system: ActorSystem, options: GatewayOptions = 
 
   app.get("/actors", async (c) => {
     const all = c.req.query("all") === "true";
-    const actors = (await system.allNamedActors({ includeSystem: true })).filter((a) => all || !isSystemName(a.path));
+    const actors = (await system.allNamedActors({ includeSystem: true })).filter((a) =>
+      all || !isSystemName(a.path)
+    );
     return c.json({ actors });
   });
 
