@@ -52,6 +52,7 @@ import { SYSTEM_ACTOR_PATH, SystemCore } from "./core/system_actor.ts";
 import { parseAddr } from "./cluster/addr.ts";
 import type { Transport } from "./cluster/transport/types.ts";
 import { guardTransport } from "./cluster/transport/guard.ts";
+import { TRANSPORT_STATS_KEY } from "./http/metrics.ts";
 import { defaultTransport } from "./cluster/transport/mod.ts";
 import type { HttpServerHandle, ServeHttpOptions } from "./http/gateway.ts";
 import type { WireLimits } from "./cluster/rpc.ts";
@@ -334,7 +335,11 @@ async function startNode(system: ActorSystem, options: InitOptions): Promise<voi
   await startClusterNode(system, {
     addr,
     seeds: options.seeds,
-    transport: guardTransport(transport ?? defaultTransport(), (line) => system.log("warn", line)),
+    transport: guardTransport(
+      transport ?? defaultTransport(),
+      (line) => system.log("warn", line),
+      system.extension(TRANSPORT_STATS_KEY, () => ({ bytesIn: 0, bytesOut: 0 })),
+    ),
     advertiseAddr: options.advertiseAddr,
     headAddr: options.headAddr,
     isHeadNode: options.isHeadNode,
