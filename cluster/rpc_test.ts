@@ -3,6 +3,7 @@ import { RpcConnection, RpcStream, StreamReply } from "./rpc.ts";
 import type { RpcHandler, RpcOptions } from "./rpc.ts";
 import { DenoTcpTransport } from "./transport/deno_tcp.ts";
 import { NodeNetTransport } from "./transport/node_net.ts";
+import { defaultTransport } from "./transport/mod.ts";
 import type { Conn, Transport } from "./transport/types.ts";
 import {
   PulsingActorError,
@@ -530,7 +531,7 @@ Deno.test("rpc limits: a producer beyond the credit it was granted is a protocol
 });
 
 Deno.test("rpc: a stream's items are batched into few messages and keep their order", async () => {
-  const p = await pair(new DenoTcpTransport(), {
+  const p = await pair(defaultTransport(), {
     onAsk: () =>
       new StreamReply((async function* () {
         for (let i = 0; i < 5000; i++) yield i;
