@@ -123,6 +123,7 @@ export {
 } from "./http/client.ts";
 export type { HttpServerHandle, ServeHttpOptions } from "./http/gateway.ts";
 export { DEFAULT_WIRE_LIMITS, type WireLimits } from "./cluster/rpc.ts";
+export type { FrameLimits } from "./streams/frame.ts";
 export { DEFAULT_SWIM_CONFIG, type SwimConfig } from "./cluster/swim.ts";
 export type { HeadConfig } from "./cluster/head.ts";
 export { type BreakerOptions, CircuitOpenError } from "./cluster/breaker.ts";

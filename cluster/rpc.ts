@@ -43,7 +43,7 @@ import { toZeroCopy, zeroCopyConfig } from "../core/zerocopy.ts";
 import type { ZeroCopyMode } from "../core/zerocopy.ts";
 import { decodeValue, ProtocolError, ValueEncoder } from "../streams/codec.ts";
 import type { DecodeOptions } from "../streams/codec.ts";
-import { FrameDecoder, FrameWriter } from "../streams/frame.ts";
+import { DEFAULT_FRAME_LIMITS, FrameDecoder, FrameWriter } from "../streams/frame.ts";
 import type { FrameLimits } from "../streams/frame.ts";
 
 const K_ASK = 1;
@@ -103,19 +103,7 @@ export interface RpcHandler {
  * Big messages are allocated at their exact claimed size only after the claim passed these
  * limits, and the pages are only touched (resident) as the bytes actually arrive.
  */
-export interface WireLimits {
-  /** Largest single frame, in bytes (16 MiB). */
-  maxFrameSize?: number;
-  /** Largest reassembled message (msgpack part plus byte segments), in bytes (256 MiB). */
-  maxMessageSize?: number;
-  /** Largest msgpack part of one message, in bytes (16 MiB). */
-  maxHeaderSize?: number;
-  /** Most byte segments in one message (65535). */
-  maxSegments?: number;
-  /** Most big messages in reassembly at once per connection (64). */
-  maxPartialMessages?: number;
-  /** Most bytes claimed by big messages in reassembly at once per connection (512 MiB). */
-  maxPartialBytes?: number;
+export interface WireLimits extends FrameLimits {
   /** Maximum nesting depth of decoded and encoded values (64). */
   maxDepth?: number;
   /** Most asks this side waits for at once, and most asks of the peer served at once (1024). */
@@ -140,12 +128,7 @@ export interface WireLimits {
 
 /** The defaults of {@linkcode WireLimits}. */
 export const DEFAULT_WIRE_LIMITS: Readonly<Required<WireLimits>> = Object.freeze({
-  maxFrameSize: 16 * 1024 * 1024,
-  maxMessageSize: 256 * 1024 * 1024,
-  maxHeaderSize: 16 * 1024 * 1024,
-  maxSegments: 65535,
-  maxPartialMessages: 64,
-  maxPartialBytes: 512 * 1024 * 1024,
+  ...DEFAULT_FRAME_LIMITS,
   maxDepth: 64,
   maxInflight: 1024,
   maxStreams: 256,
@@ -156,7 +139,7 @@ export const DEFAULT_WIRE_LIMITS: Readonly<Required<WireLimits>> = Object.freeze
 });
 
 /** Options of {@linkcode RpcConnection}; every limit has a safe default. */
-export interface RpcOptions extends WireLimits, FrameLimits {
+export interface RpcOptions extends WireLimits {
   /** Default timeout of an ask until its reply (or its stream) starts, in ms (30,000). */
   requestTimeoutMs?: number;
   /** Items a caller lets a producer run ahead (the initial credit, default 256). */
