@@ -8,7 +8,8 @@
  * `{"kind":"memory","metrics":{"rss_mb","rss_empty_mb","heap_mb","spawn_ms","bytes_per_actor"}}`
  * where `rss_mb` is the whole process and `rss_empty_mb` the same node before spawning.
  *
- * Run: `deno run -A --v8-flags=--expose-gc bench/memory_idle.ts [--n 100000] [--anonymous]`
+ * Run: `deno run -A --v8-flags=--expose-gc bench/memory_idle.ts [--n 100000] [--anonymous]
+ * [--idle-ms 300]`
  * (on Node, bundled against the npm build: `node --expose-gc memory_idle.mjs`).
  *
  * @module
@@ -50,8 +51,8 @@ async function main(): Promise<void> {
     }
   }
   const spawnMs = performance.now() - t0;
-  // Idle: let timers and registry broadcasts settle, then measure.
-  await new Promise((r) => setTimeout(r, 300));
+  // Idle: let timers and registry broadcasts settle, then measure (`--idle-ms`, default 300).
+  await new Promise((r) => setTimeout(r, Number(f["idle-ms"] ?? 300)));
   settleGc();
   const full = memory();
   const check = await keep[n - 1].incr(); // alive
