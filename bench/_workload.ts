@@ -89,7 +89,7 @@ export const QUICK_WORKLOAD: Workload = {
   bulkMinReqs: 1,
   streamWarmupItems: 10000,
   localCalls: 100_000,
-  failBoundMs: 6_000,
+  failBoundMs: 3_000,
 };
 
 /**
