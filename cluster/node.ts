@@ -213,6 +213,7 @@ export class ClusterNode implements ClusterBackend {
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #perHost = new Map<string, number>();
   readonly #pulls = new Set<Promise<void>>();
+  #pendingDeltas: RegistryDelta[] | undefined;
   readonly #refusedAt = new Map<string, number>();
   readonly #maxPerHost: number;
   #closed = false;
@@ -581,6 +582,9 @@ export class ClusterNode implements ClusterBackend {
       case "reg":
         this.#onDelta(body as RegistryDelta);
         return;
+      case "regs":
+        if (Array.isArray(body)) { for (const d of body) this.#onDelta(d as RegistryDelta); }
+        return;
       case "hello":
         if (via) this.#onHello(head, via);
         return;
@@ -738,6 +742,7 @@ export class ClusterNode implements ClusterBackend {
   }
 
   #onDelta(d: RegistryDelta): void {
+    if (!isDelta(d)) throw new BadRequest("malformed registry delta");
     if (this.#head) {
       this.#head.onDelta(d);
       return;
@@ -756,11 +761,26 @@ export class ClusterNode implements ClusterBackend {
   #broadcastDelta(d: RegistryDelta): void {
     if (this.#head) return this.#head.publish(d);
     if (this.#worker) return this.#worker.publish(d);
+    // Gossip mode: the changes of one turn go out together (one meta update, one message per
+    // member), so spawning many actors at once costs little per actor.
+    if (this.#pendingDeltas === undefined) {
+      this.#pendingDeltas = [];
+      queueMicrotask(() => this.#flushDeltas());
+    }
+    this.#pendingDeltas.push(d);
+  }
+
+  #flushDeltas(): void {
+    const ds = this.#pendingDeltas;
+    this.#pendingDeltas = undefined;
+    if (!ds || ds.length === 0 || this.#closed) return;
     const swim = this.#swim!;
-    swim.setMeta({ rv: d.v });
+    swim.setMeta({ rv: ds[ds.length - 1].v });
+    const self = this.system.nodeId.value;
+    const [head, body] = ds.length === 1 ? [{ op: "reg" }, ds[0]] : [{ op: "regs" }, ds];
     for (const m of swim.aliveMembers()) {
-      if (m.nodeId === this.system.nodeId.value) continue;
-      this.connection(m.addr).then((c) => c.tell({ op: "reg" }, d)).catch(() => {});
+      if (m.nodeId === self) continue;
+      this.connection(m.addr).then((c) => c.tell(head, body)).catch(() => {});
     }
   }
 
@@ -1054,6 +1074,13 @@ export class ClusterNode implements ClusterBackend {
     this.#peers.clear();
     this.#inbound.clear();
   }
+}
+
+function isDelta(d: unknown): d is RegistryDelta {
+  const x = d as RegistryDelta;
+  return typeof x === "object" && x !== null && typeof x.n === "string" &&
+    Number.isSafeInteger(x.v) && (x.op === "add" || x.op === "del") && typeof x.p === "string" &&
+    typeof x.a === "string";
 }
 
 /** Default of `WireLimits.maxConnectionsPerHost`. */

@@ -52,9 +52,25 @@ export interface RegistrySnapshot {
 /** What applying a remote message did. */
 export type ApplyResult = "applied" | "stale" | "gap" | "ignored";
 
+function wireEntries(part: Part): RegistryEntry[] {
+  const out: RegistryEntry[] = [];
+  for (const e of part.entries.values()) {
+    out.push({ path: e.path, actorId: e.actorId, meta: e.meta });
+  }
+  return out;
+}
+
+/** An entry as stored: it knows its node, so that a lone instance needs no map. */
+interface Stored extends RegistryEntry {
+  node: string;
+}
+
+/** One instance of a path (the common case) is the entry itself; several are a map. */
+type Slot = Stored | Map<string, Stored>;
+
 interface Part {
   version: number;
-  entries: Map<string, RegistryEntry>;
+  entries: Map<string, Stored>;
 }
 
 /**
@@ -74,7 +90,8 @@ export class NameRegistry {
   readonly selfId: string;
   readonly #parts = new Map<string, Part>();
   /** path → node → entry: lookups by name cost O(instances), not O(nodes). */
-  readonly #byPath = new Map<string, Map<string, RegistryEntry>>();
+  /** path → its one instance (most names), or a map node → entry when there are several. */
+  readonly #byPath = new Map<string, Slot>();
   readonly #gone = new Map<string, number>();
   readonly #listeners = new Set<(path: string) => void>();
 
@@ -90,17 +107,21 @@ export class NameRegistry {
     return () => this.#listeners.delete(fn);
   }
 
-  #index(nodeId: string, e: RegistryEntry): void {
-    let m = this.#byPath.get(e.path);
-    if (!m) this.#byPath.set(e.path, m = new Map());
-    m.set(nodeId, e);
+  #index(nodeId: string, e: Stored): void {
+    const s = this.#byPath.get(e.path);
+    if (s === undefined || (!(s instanceof Map) && s.node === nodeId)) this.#byPath.set(e.path, e);
+    else if (s instanceof Map) s.set(nodeId, e);
+    else this.#byPath.set(e.path, new Map([[s.node, s], [nodeId, e]]));
   }
 
   #unindex(nodeId: string, path: string): void {
-    const m = this.#byPath.get(path);
-    if (!m) return;
-    m.delete(nodeId);
-    if (m.size === 0) this.#byPath.delete(path);
+    const s = this.#byPath.get(path);
+    if (s === undefined) return;
+    if (s instanceof Map) {
+      s.delete(nodeId);
+      if (s.size === 1) this.#byPath.set(path, s.values().next().value!);
+      else if (s.size === 0) this.#byPath.delete(path);
+    } else if (s.node === nodeId) this.#byPath.delete(path);
   }
 
   #changed(path: string): void {
@@ -116,7 +137,7 @@ export class NameRegistry {
   addLocal(path: string, actorId: string, meta: Record<string, string>): RegistryDelta {
     const part = this.#parts.get(this.selfId)!;
     part.version++;
-    const e = { path, actorId, meta };
+    const e: Stored = { path, actorId, meta, node: this.selfId };
     part.entries.set(path, e);
     this.#index(this.selfId, e);
     this.#changed(path);
@@ -138,13 +159,13 @@ export class NameRegistry {
   /** This node's full part, to answer a pull. */
   localSnapshot(): RegistrySnapshot {
     const part = this.#parts.get(this.selfId)!;
-    return { n: this.selfId, v: part.version, e: [...part.entries.values()] };
+    return { n: this.selfId, v: part.version, e: wireEntries(part) };
   }
 
   /** The part held for `nodeId` (the head serves it to workers), or undefined. */
   snapshotOf(nodeId: string): RegistrySnapshot | undefined {
     const part = this.#parts.get(nodeId);
-    return part ? { n: nodeId, v: part.version, e: [...part.entries.values()] } : undefined;
+    return part ? { n: nodeId, v: part.version, e: wireEntries(part) } : undefined;
   }
 
   /** The version held for `nodeId` (0 when unknown). */
@@ -171,7 +192,7 @@ export class NameRegistry {
     if (d.v !== part.version + 1) return "gap";
     part.version = d.v;
     if (d.op === "add") {
-      const e = { path: d.p, actorId: d.a, meta: d.m ?? {} };
+      const e: Stored = { path: d.p, actorId: d.a, meta: d.m ?? {}, node: d.n };
       part.entries.set(d.p, e);
       this.#index(d.n, e);
     } else {
@@ -187,9 +208,9 @@ export class NameRegistry {
     if (s.n === this.selfId || this.#gone.has(s.n)) return "ignored";
     const part = this.#parts.get(s.n);
     if (part && s.v <= part.version) return "stale";
-    const entries = new Map<string, RegistryEntry>();
+    const entries = new Map<string, Stored>();
     for (const e of s.e) {
-      entries.set(e.path, { path: e.path, actorId: e.actorId, meta: e.meta ?? {} });
+      entries.set(e.path, { path: e.path, actorId: e.actorId, meta: e.meta ?? {}, node: s.n });
     }
     const touched = new Set<string>(entries.keys());
     if (part) {
@@ -235,17 +256,24 @@ export class NameRegistry {
   /** Every instance of `path`, this node's first. */
   instances(path: string): { nodeId: string; entry: RegistryEntry }[] {
     const out: { nodeId: string; entry: RegistryEntry }[] = [];
-    const m = this.#byPath.get(path);
-    if (!m) return out;
-    const own = m.get(this.selfId);
+    const s = this.#byPath.get(path);
+    if (s === undefined) return out;
+    if (!(s instanceof Map)) {
+      out.push({ nodeId: s.node, entry: s });
+      return out;
+    }
+    const own = s.get(this.selfId);
     if (own) out.push({ nodeId: this.selfId, entry: own });
-    for (const [nodeId, entry] of m) if (nodeId !== this.selfId) out.push({ nodeId, entry });
+    for (const [nodeId, entry] of s) if (nodeId !== this.selfId) out.push({ nodeId, entry });
     return out;
   }
 
   /** The entry of `path` on node `nodeId`, if any (O(1)). */
   entryOf(nodeId: string, path: string): RegistryEntry | undefined {
-    return this.#byPath.get(path)?.get(nodeId);
+    const s = this.#byPath.get(path);
+    if (s === undefined) return undefined;
+    if (s instanceof Map) return s.get(nodeId);
+    return s.node === nodeId ? s : undefined;
   }
 
   /** Find a named actor by id on any node. */

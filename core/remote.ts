@@ -349,7 +349,7 @@ export interface RemoteOptions extends SupervisionOptions {
 
 /** Options of {@linkcode ActorClass.spawn}. */
 export interface ActorSpawnOptions<A extends unknown[]> extends SupervisionOptions {
-  /** The name (default: `actors/<Class>_<8 hex>`). */
+  /** The name (default: `actors/<Class>_<16 hex>`). */
   name?: string;
   /** Constructor arguments. */
   args?: A;
@@ -451,7 +451,9 @@ export class ActorClass<T extends object, A extends unknown[]> {
     // Not `async`: a local spawn takes no extra turns (spawning many actors stays cheap).
     try {
       const system = options.system ?? getSystem();
-      const name = options.name ?? `actors/${this.key}_${crypto.randomUUID().slice(0, 8)}`;
+      // 16 hex characters (64 random bits): no collision in practice even with millions of
+      // actors (8 characters, as in the reference, collide within ~100k).
+      const name = options.name ?? `actors/${this.key}_${autoSuffix()}`;
       const args = (options.args ?? []) as A;
       const placement = options.placement ?? "local";
       const o = this.options;
@@ -525,6 +527,11 @@ export class ActorClass<T extends object, A extends unknown[]> {
 
 /** Spawn metadata, one (immutable) object per actor class. */
 const classMetadata = new WeakMap<object, Record<string, string>>();
+
+function autoSuffix(): string {
+  const u = crypto.randomUUID();
+  return u.slice(0, 8) + u.slice(9, 13) + u.slice(14, 18);
+}
 
 function spawnService<T extends object, A extends unknown[]>(
   system: ActorSystem,

@@ -81,10 +81,10 @@ withSystem("remote: constructor args, no-return method, spawn with / name verbat
   assert.equal(pul.refOf(c).name, "svc/counters/a");
 });
 
-withSystem("remote: auto names are actors/<Class>_<8 hex> and resolvable", async (system) => {
+withSystem("remote: auto names are actors/<Class>_<16 hex> and resolvable", async (system) => {
   const c = await RCounter.spawn();
   const name = pul.refOf(c).name!;
-  assert.match(name, /^actors\/Counter_[0-9a-f]{8}$/);
+  assert.match(name, /^actors\/Counter_[0-9a-f]{16}$/);
   const again = await RCounter.resolve(name);
   await c.incr();
   assert.equal(await again.get(), 1);
