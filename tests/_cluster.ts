@@ -191,3 +191,18 @@ export function freePort(): number {
 export async function stopAll(nodes: NodeProc[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.stop()));
 }
+
+/** Wait until every node sees at least `n` alive members (20 s at most). */
+export async function waitMembers(nodes: NodeProc[], n: number): Promise<void> {
+  for (const node of nodes) {
+    await node.run(
+      `for (let i = 0; i < 200; i++) {
+        const m = (await system.members()).filter((x) => x.status === "alive");
+        if (m.length >= ${n}) return m.length;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error("cluster did not converge");`,
+      20_000,
+    );
+  }
+}

@@ -7,27 +7,13 @@
  * node is restarted on the same address. Topics across processes: topic_cluster_test.ts.
  */
 import assert from "node:assert/strict";
-import { type NodeProc, startCluster, startNode, stopAll } from "./_cluster.ts";
+import { type NodeProc, startCluster, startNode, stopAll, waitMembers } from "./_cluster.ts";
 
 const QUEUE = new URL("../queue/mod.ts", import.meta.url).href;
 
 /** Prefix of every snippet: the queue module in scope. */
 const USE = `const queue = await import(${JSON.stringify(QUEUE)});
 const g = globalThis;`;
-
-async function waitMembers(nodes: NodeProc[], n: number): Promise<void> {
-  for (const node of nodes) {
-    await node.run(
-      `for (let i = 0; i < 200; i++) {
-        const m = (await system.members()).filter((x) => x.status === "alive");
-        if (m.length >= ${n}) return m.length;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error("cluster did not converge");`,
-      20_000,
-    );
-  }
-}
 
 Deno.test({
   name: "cluster: queue buckets spread over 3 nodes; ranked readers on two nodes read all once",

@@ -7,27 +7,13 @@
  * reaches them.
  */
 import assert from "node:assert/strict";
-import { type NodeProc, startCluster, stopAll } from "./_cluster.ts";
+import { type NodeProc, startCluster, stopAll, waitMembers } from "./_cluster.ts";
 
 const TOPIC = new URL("../topic/mod.ts", import.meta.url).href;
 
 /** Prefix of every snippet: the topic module and the globals in scope. */
 const USE = `const topic = await import(${JSON.stringify(TOPIC)});
 const g = globalThis;`;
-
-async function waitMembers(nodes: NodeProc[], n: number): Promise<void> {
-  for (const node of nodes) {
-    await node.run(
-      `for (let i = 0; i < 200; i++) {
-        const m = (await system.members()).filter((x) => x.status === "alive");
-        if (m.length >= ${n}) return m.length;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error("cluster did not converge");`,
-      20_000,
-    );
-  }
-}
 
 /** Start subscribers `ids` on `node`; each keeps what it receives in `g.got[id]`. */
 function subscribe(node: NodeProc, name: string, ids: string[], heartbeatMs = 1000) {
