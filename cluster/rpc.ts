@@ -421,20 +421,34 @@ interface PendingAsk {
   onAbort?: () => void;
 }
 
-interface Served extends ServedRequest {
-  ac: AbortController | undefined;
-  abortReason: unknown;
+/** A request of the peer being served (a class: one shape, the getter on the prototype). */
+class Served implements ServedRequest {
+  ac: AbortController | undefined = undefined;
+  abortReason: unknown = undefined;
   credit: number;
   /** Items made and not yet sent (emitted right before the next write). */
-  batch: unknown[] | undefined;
+  batch: unknown[] | undefined = undefined;
   /** Encoding an ITEMS message failed: the error went instead, the pump stops. */
-  failed: boolean;
+  failed = false;
   /** A macrotask that emits the batch is pending. */
-  tickArmed: boolean;
-  cancelled: boolean;
-  streaming: boolean;
-  wake: (() => void) | undefined;
-  iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined;
+  tickArmed = false;
+  cancelled = false;
+  streaming = false;
+  wake: (() => void) | undefined = undefined;
+  iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined = undefined;
+
+  constructor(credit: number) {
+    this.credit = credit;
+  }
+
+  /** Created on first use, so a handler that never reads it costs nothing. */
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      if (this.cancelled) this.ac.abort(this.abortReason);
+    }
+    return this.ac.signal;
+  }
 }
 
 /**
@@ -1056,25 +1070,7 @@ export class RpcConnection {
       ]);
       return;
     }
-    const s: Served = {
-      ac: undefined,
-      abortReason: undefined,
-      get signal(): AbortSignal {
-        if (this.ac === undefined) {
-          this.ac = new AbortController();
-          if (this.cancelled) this.ac.abort(this.abortReason);
-        }
-        return this.ac.signal;
-      },
-      credit,
-      batch: undefined,
-      failed: false,
-      tickArmed: false,
-      cancelled: false,
-      streaming: false,
-      wake: undefined,
-      iterator: undefined,
-    };
+    const s = new Served(credit);
     this.#served.set(id, s);
     let r: unknown;
     try {
