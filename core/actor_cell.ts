@@ -17,11 +17,16 @@ import { PulsingRuntimeError, PulsingTimeoutError, toPulsingError } from "./erro
 import type { ActorId, NodeId } from "./ids.ts";
 import type { SupervisionSpec } from "./supervision.ts";
 
+// Lifecycle state: the low 3 bits of `#f`; two more bits are the busy and drain-scheduled flags
+// (one small integer instead of three fields: an idle actor's cell stays small).
 const STARTING = 0;
 const RUNNING = 1;
 const RESTARTING = 2;
 const STOPPING = 3;
 const STOPPED = 4;
+const STATE = 7;
+const BUSY = 8;
+const DRAIN = 16;
 
 const ASK = 0;
 const TELL = 1;
@@ -40,6 +45,52 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/**
+ * The rarely used part of a cell, created on first need (a restartable actor's factory, senders
+ * waiting on a full mailbox, timers, the abort controller, stop and failure state, counters of
+ * errors and restarts). An idle actor that never failed has none.
+ */
+interface Extras {
+  factory: (() => Actor | Promise<Actor>) | undefined;
+  waiting: Envelope[] | undefined;
+  idle: (() => void) | undefined;
+  abort: AbortController | undefined;
+  timers: Set<ReturnType<typeof setTimeout>> | undefined;
+  stopped: Promise<void> | undefined;
+  failure: string | undefined;
+  restarts: number;
+  errors: number;
+}
+
+function newExtras(): Extras {
+  return {
+    factory: undefined,
+    waiting: undefined,
+    idle: undefined,
+    abort: undefined,
+    timers: undefined,
+    stopped: undefined,
+    failure: undefined,
+    restarts: 0,
+    errors: 0,
+  };
+}
+
+/**
+ * Settings that many cells share (one object per distinct host, supervision spec, mailbox
+ * capacity and metadata, so that each cell holds one reference instead of four).
+ */
+export interface CellConfig {
+  /** The system hosting the cell. */
+  readonly host: CellHost;
+  /** Supervision. */
+  readonly spec: SupervisionSpec;
+  /** Mailbox capacity. */
+  readonly cap: number;
+  /** Metadata recorded at spawn. */
+  readonly metadata: Record<string, string>;
+}
+
 /** What a cell needs from its system. */
 export interface CellHost {
   /** The node id of the host. */
@@ -56,68 +107,74 @@ export class ActorCell implements ActorContext {
   readonly name: string | undefined;
   /** The reference to this actor. */
   readonly ref: LocalActorRef;
-  /** Metadata recorded at spawn. */
-  readonly metadata: Record<string, string>;
-  /** Restarts so far. */
-  restarts = 0;
   /** Messages handled so far. */
   handled = 0;
-  /** Messages whose handling threw or rejected. */
-  errors = 0;
-  readonly #host: CellHost;
+  readonly #cfg: CellConfig;
   #actor: Actor | undefined;
-  readonly #factory: (() => Actor | Promise<Actor>) | undefined;
-  readonly #spec: SupervisionSpec;
-  readonly #cap: number;
   #q: Envelope[] | undefined;
   #qHead = 0;
-  #busy = false;
-  #state = STARTING;
-  #drainScheduled = false;
-  /** Senders waiting for mailbox space, oldest first (non-empty only while the mailbox is full). */
-  #waiting: Envelope[] | undefined;
+  /** State (low bits) | BUSY | DRAIN. */
+  #f = STARTING;
+  /** Async handlers running (kept apart from the extras: every async call uses it). */
   #inflight: Set<Pending> | undefined;
-  #idle: (() => void) | undefined;
-  #abort: AbortController | undefined;
-  #timers: Set<ReturnType<typeof setTimeout>> | undefined;
-  #stopped: Promise<void> | undefined;
-  #failure: string | undefined;
+  #x: Extras | undefined;
 
   /** Create a cell (internal: use `ActorSystem.spawn`). */
   constructor(
-    host: CellHost,
+    config: CellConfig,
     actorId: ActorId,
     name: string | undefined,
     actor: Actor,
     factory: (() => Actor | Promise<Actor>) | undefined,
-    spec: SupervisionSpec,
-    capacity: number,
-    metadata: Record<string, string>,
   ) {
-    this.#host = host;
+    this.#cfg = config;
     this.actorId = actorId;
     this.name = name;
     this.#actor = actor;
-    this.#factory = factory;
-    this.#spec = spec;
-    this.#cap = capacity;
-    this.metadata = metadata;
+    if (factory !== undefined) (this.#x = newExtras()).factory = factory;
     this.ref = new LocalActorRef(this);
+  }
+
+  /** Metadata recorded at spawn. */
+  get metadata(): Record<string, string> {
+    return this.#cfg.metadata;
+  }
+  /** Restarts so far. */
+  get restarts(): number {
+    return this.#x?.restarts ?? 0;
+  }
+  /** Messages whose handling threw or rejected. */
+  get errors(): number {
+    return this.#x?.errors ?? 0;
+  }
+
+  #extras(): Extras {
+    return this.#x ??= newExtras();
+  }
+
+  #setState(s: number): void {
+    this.#f = (this.#f & ~STATE) | s;
+  }
+
+  #countError(): void {
+    this.#extras().errors++;
   }
 
   // ---- ActorContext ----
   get nodeId(): NodeId {
-    return this.#host.nodeId;
+    return this.#cfg.host.nodeId;
   }
   get signal(): AbortSignal {
-    this.#abort ??= new AbortController();
-    return this.#abort.signal;
+    const x = this.#extras();
+    x.abort ??= new AbortController();
+    return x.abort.signal;
   }
   self(): ActorRef {
     return this.ref;
   }
   scheduleSelf(msg: unknown, delayMs: number): () => void {
-    const timers = (this.#timers ??= new Set());
+    const x = this.#extras();
+    const timers = (x.timers ??= new Set());
     const t = setTimeout(() => {
       timers.delete(t);
       this.send(TELL, msg, undefined).catch(() => {});
@@ -130,8 +187,8 @@ export class ActorCell implements ActorContext {
   }
   stop(): void {
     queueMicrotask(() => {
-      if (this.#state >= STOPPING) return;
-      if (this.#spec.shouldRestart(false)) this.#restartOrDie(undefined);
+      if ((this.#f & STATE) >= STOPPING) return;
+      if (this.#cfg.spec.shouldRestart(false)) this.#restartOrDie(undefined);
       else void this.terminate(30_000);
     });
   }
@@ -145,7 +202,7 @@ export class ActorCell implements ActorContext {
   }
   /** True while the actor can take messages (running, starting or restarting). */
   get alive(): boolean {
-    return this.#state < STOPPING;
+    return (this.#f & STATE) < STOPPING;
   }
   /** Queued messages. */
   get mailboxDepth(): number {
@@ -163,9 +220,9 @@ export class ActorCell implements ActorContext {
 
   /** Build a fresh instance from the factory, then start it (a restart). */
   async #reboot(): Promise<void> {
-    if (this.#state >= STOPPING) return;
+    if ((this.#f & STATE) >= STOPPING) return;
     try {
-      this.#actor = await this.#factory!();
+      this.#actor = await this.#x!.factory!();
     } catch (e) {
       this.#restartOrDie(toPulsingError(e, this.label));
       return;
@@ -179,7 +236,7 @@ export class ActorCell implements ActorContext {
    * cheap; an async one is awaited and messages wait meanwhile.
    */
   #startInstance(): void {
-    if (this.#state >= STOPPING) return;
+    if ((this.#f & STATE) >= STOPPING) return;
     const a = this.#actor!;
     if (typeof a.onStart === "function") {
       let r: unknown;
@@ -201,25 +258,27 @@ export class ActorCell implements ActorContext {
   }
 
   #running(): void {
-    if (this.#state >= STOPPING) return;
-    this.#state = RUNNING;
+    if ((this.#f & STATE) >= STOPPING) return;
+    this.#setState(RUNNING);
     this.#scheduleDrain();
   }
 
   #restartOrDie(error: Error | undefined): void {
-    if (this.#state >= STOPPING) return;
+    if ((this.#f & STATE) >= STOPPING) return;
+    const spec = this.#cfg.spec;
     const k = this.restarts + 1;
     const failure = error !== undefined;
-    if (!this.#spec.shouldRestart(failure) || k > this.#spec.maxRestarts || !this.#factory) {
+    if (!spec.shouldRestart(failure) || k > spec.maxRestarts || !this.#x?.factory) {
       if (error) {
-        this.#failure = error.message;
-        this.#host.log("warn", `actor ${this.label} failed and stops: ${error.message}`);
+        this.#extras().failure = error.message;
+        this.#cfg.host.log("warn", `actor ${this.label} failed and stops: ${error.message}`);
       }
       void this.terminate(0);
       return;
     }
-    this.restarts = k;
-    this.#state = RESTARTING;
+    const x = this.#x;
+    x.restarts = k;
+    this.#setState(RESTARTING);
     const old = this.#actor;
     this.#actor = undefined;
     if (!failure && old && typeof old.onStop === "function") {
@@ -230,14 +289,14 @@ export class ActorCell implements ActorContext {
         }
       } catch { /* a failing onStop of a self-stopped instance does not block its restart */ }
     }
-    const delay = this.#spec.backoffFor(k);
-    this.#host.log(
+    const delay = spec.backoffFor(k);
+    this.#cfg.host.log(
       "info",
       `actor ${this.label} ${
         failure ? `failed (${error!.message})` : "stopped"
-      }; restart ${k}/${this.#spec.maxRestarts} in ${Math.round(delay)} ms`,
+      }; restart ${k}/${spec.maxRestarts} in ${Math.round(delay)} ms`,
     );
-    const timers = (this.#timers ??= new Set());
+    const timers = (x.timers ??= new Set());
     const t = setTimeout(() => {
       timers.delete(t);
       void this.#reboot();
@@ -249,19 +308,21 @@ export class ActorCell implements ActorContext {
 
   /** Deliver a message: kind ASK/CALL resolve with the reply, TELL with undefined. */
   send(kind: number, msg: unknown, args: unknown[] | undefined): Promise<unknown> {
+    // Running and not busy (the drain flag is only ever set with a non-empty mailbox).
     if (
-      this.#state === RUNNING && !this.#busy &&
+      (this.#f & (STATE | BUSY)) === RUNNING &&
       (this.#q === undefined || this.#qHead === this.#q.length)
     ) {
       return this.#runNow(kind, msg, args);
     }
-    if (this.#state >= STOPPING) return Promise.reject(this.#stoppedError());
-    if (this.mailboxDepth >= this.#cap) {
+    if ((this.#f & STATE) >= STOPPING) return Promise.reject(this.#stoppedError());
+    if (this.mailboxDepth >= this.#cfg.cap) {
       // Full: wait in line holding the message; #admit moves it into the mailbox when a slot
       // frees, so waiting senders keep their order and nobody overtakes them. A tell resolves
       // when admitted, an ask/call with its reply.
+      const x = this.#extras();
       return new Promise((resolve, reject) => {
-        (this.#waiting ??= []).push({ kind, msg, args, resolve, reject });
+        (x.waiting ??= []).push({ kind, msg, args, resolve, reject });
       });
     }
     if (kind === TELL) {
@@ -288,18 +349,18 @@ export class ActorCell implements ActorContext {
   }
 
   #runNow(kind: number, msg: unknown, args: unknown[] | undefined): Promise<unknown> {
-    this.#busy = true;
+    this.#f |= BUSY;
     let r: unknown;
     try {
       r = this.#invoke(kind, msg, args);
     } catch (e) {
-      this.#busy = false;
-      this.errors++;
+      this.#f &= ~BUSY;
+      this.#countError();
       this.#afterRun();
       return kind === TELL ? Promise.resolve() : Promise.reject(toPulsingError(e, this.label));
     }
     if (r instanceof Detached) {
-      this.#busy = false;
+      this.#f &= ~BUSY;
       this.#afterRun();
       const p = this.#track(r.promise);
       if (kind === TELL) {
@@ -316,7 +377,7 @@ export class ActorCell implements ActorContext {
       }
       return p;
     }
-    this.#busy = false;
+    this.#f &= ~BUSY;
     this.#afterRun();
     return kind === TELL ? Promise.resolve() : Promise.resolve(wrapReply(r, this));
   }
@@ -330,14 +391,14 @@ export class ActorCell implements ActorContext {
       p.then((v) => {
         if (serial) this.#serialDone();
         if (set.delete(d)) {
-          if (set.size === 0) this.#idle?.();
+          if (set.size === 0) this.#x?.idle?.();
           resolve(wrapReply(v, this));
         }
       }, (e) => {
         if (serial) this.#serialDone();
-        this.errors++;
+        this.#countError();
         if (set.delete(d)) {
-          if (set.size === 0) this.#idle?.();
+          if (set.size === 0) this.#x?.idle?.();
           reject(toPulsingError(e, this.label));
         }
       });
@@ -345,7 +406,7 @@ export class ActorCell implements ActorContext {
   }
 
   #serialDone(): void {
-    this.#busy = false;
+    this.#f &= ~BUSY;
     this.#afterRun();
   }
 
@@ -354,11 +415,11 @@ export class ActorCell implements ActorContext {
   }
 
   #scheduleDrain(): void {
-    if (this.#drainScheduled || this.#state !== RUNNING) return;
+    if ((this.#f & (STATE | DRAIN)) !== RUNNING) return;
     if (this.#q === undefined || this.#qHead === this.#q.length) return;
-    this.#drainScheduled = true;
+    this.#f |= DRAIN;
     queueMicrotask(() => {
-      this.#drainScheduled = false;
+      this.#f &= ~DRAIN;
       this.#drain();
     });
   }
@@ -366,7 +427,7 @@ export class ActorCell implements ActorContext {
   #drain(): void {
     const q = this.#q;
     if (q === undefined) return;
-    while (this.#state === RUNNING && !this.#busy && this.#qHead < q.length) {
+    while ((this.#f & (STATE | BUSY)) === RUNNING && this.#qHead < q.length) {
       const env = q[this.#qHead];
       q[this.#qHead++] = undefined as unknown as Envelope;
       if (this.#qHead > 1024 && this.#qHead * 2 > q.length) {
@@ -385,7 +446,7 @@ export class ActorCell implements ActorContext {
 
   /** A mailbox slot freed: move the oldest waiting sender's message in. */
   #admit(): void {
-    const w = this.#waiting;
+    const w = this.#x?.waiting;
     if (w === undefined || w.length === 0) return;
     const env = w.shift()!;
     if (env.kind === TELL) {
@@ -396,10 +457,11 @@ export class ActorCell implements ActorContext {
   }
 
   #stoppedError(): PulsingRuntimeError {
+    const failure = this.#x?.failure;
     return new PulsingRuntimeError(
-      this.#failure === undefined
+      failure === undefined
         ? `Actor stopped: ${this.label}`
-        : `Actor stopped: ${this.label} failed: ${this.#failure}`,
+        : `Actor stopped: ${this.label} failed: ${failure}`,
     );
   }
 
@@ -408,17 +470,18 @@ export class ActorCell implements ActorContext {
    * finish (then fail them), run `onStop`, unregister.
    */
   terminate(graceMs: number): Promise<void> {
-    if (this.#stopped) return this.#stopped;
-    this.#stopped = this.#terminate(graceMs);
-    return this.#stopped;
+    const x = this.#extras();
+    if (x.stopped) return x.stopped;
+    x.stopped = this.#terminate(graceMs, x);
+    return x.stopped;
   }
 
-  async #terminate(graceMs: number): Promise<void> {
-    const wasRunning = this.#state === RUNNING;
-    this.#state = STOPPING;
-    if (this.#timers) {
-      for (const t of this.#timers) clearTimeout(t);
-      this.#timers.clear();
+  async #terminate(graceMs: number, x: Extras): Promise<void> {
+    const wasRunning = (this.#f & STATE) === RUNNING;
+    this.#setState(STOPPING);
+    if (x.timers) {
+      for (const t of x.timers) clearTimeout(t);
+      x.timers.clear();
     }
     const err = this.#stoppedError();
     const q = this.#q;
@@ -427,17 +490,17 @@ export class ActorCell implements ActorContext {
       this.#q = undefined;
       this.#qHead = 0;
     }
-    const w = this.#waiting;
-    this.#waiting = undefined;
+    const w = x.waiting;
+    x.waiting = undefined;
     if (w) { for (const env of w) env.reject!(err); }
     // Tell running work at once (ctx.signal), so that it can end within the grace period.
-    this.#abort?.abort(err);
+    x.abort?.abort(err);
     const inflight = this.#inflight;
     if (inflight && inflight.size > 0) {
       if (graceMs > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await new Promise<void>((resolve) => {
-          this.#idle = resolve;
+          x.idle = resolve;
           timer = setTimeout(resolve, graceMs);
         });
         clearTimeout(timer);
@@ -450,11 +513,14 @@ export class ActorCell implements ActorContext {
       try {
         await a.onStop(this);
       } catch (e) {
-        this.#host.log("warn", `actor ${this.label}: onStop failed: ${(e as Error)?.message ?? e}`);
+        this.#cfg.host.log(
+          "warn",
+          `actor ${this.label}: onStop failed: ${(e as Error)?.message ?? e}`,
+        );
       }
     }
-    this.#state = STOPPED;
-    this.#host.cellTerminated(this);
+    this.#setState(STOPPED);
+    this.#cfg.host.cellTerminated(this);
   }
 }
 

@@ -8,7 +8,7 @@
  */
 
 import type { Actor } from "./actor.ts";
-import { ActorCell, type CellHost, LocalActorRef } from "./actor_cell.ts";
+import { ActorCell, type CellConfig, type CellHost, LocalActorRef } from "./actor_cell.ts";
 import type { ActorRef } from "./actor_ref.ts";
 import { PulsingRuntimeError, PulsingUnsupportedError } from "./errors.ts";
 import { ActorId, NodeId } from "./ids.ts";
@@ -171,6 +171,8 @@ export class ActorSystem implements CellHost {
   readonly #onShutdown: (() => Promise<void> | void)[] = [];
   readonly #extensions = new Map<string, unknown>();
   readonly #rr = new Map<string, number>();
+  /** The cell settings of the last spawn, reused while they stay the same (the common case). */
+  #lastConfig: CellConfig | undefined;
 
   /** Create an in-process system. */
   constructor(options: ActorSystemOptions = {}) {
@@ -401,7 +403,7 @@ export class ActorSystem implements CellHost {
     const id = ActorId.random();
     // The factory is kept only when a restart may need it.
     const keep = p.spec.policy === "never" ? undefined : factory;
-    const cell = new ActorCell(this, id, p.path, instance, keep, p.spec, p.cap, p.metadata);
+    const cell = new ActorCell(this.#config(p.spec, p.cap, p.metadata), id, p.path, instance, keep);
     this.#byId.set(id.value, cell);
     if (p.path !== undefined) {
       this.#byName.set(p.path, cell);
@@ -410,6 +412,13 @@ export class ActorSystem implements CellHost {
     }
     cell.start();
     return cell.ref;
+  }
+
+  /** Cell settings for `spec`, `cap` and `metadata`: the last ones when equal, else new. */
+  #config(spec: SupervisionSpec, cap: number, metadata: Record<string, string>): CellConfig {
+    const c = this.#lastConfig;
+    if (c !== undefined && c.spec === spec && c.cap === cap && c.metadata === metadata) return c;
+    return this.#lastConfig = { host: this, spec, cap, metadata };
   }
 
   /** @internal called by a cell that stopped for good. */
