@@ -741,6 +741,13 @@ class Decoder {
 
   str(n: number): string {
     if (this.p + n > this.end) this.fail(`truncated msgpack: string of ${n} bytes`);
+    // short strings repeat (method names, actor ids, small values): same cache as map keys
+    if (n <= 16 && n > 0) return this.cachedKey(n);
+    return this.strRaw(n);
+  }
+
+  /** Decode a string of `n` bytes at `p` (bounds already checked), uncached. */
+  strRaw(n: number): string {
     const b = this.src;
     let p = this.p;
     const e = p + n;
@@ -829,7 +836,7 @@ class Decoder {
         return hit;
       }
     }
-    const s = this.str(n);
+    const s = this.strRaw(n);
     if (s.length === n) keyCache[slot] = s; // ASCII only (one byte per char)
     return s;
   }
