@@ -89,8 +89,13 @@ export class NameRegistry {
   /** This node's id. */
   readonly selfId: string;
   readonly #parts = new Map<string, Part>();
-  /** path → node → entry: lookups by name cost O(instances), not O(nodes). */
-  /** path → its one instance (most names), or a map node → entry when there are several. */
+  /** This node's part (its entries are indexed by path already, so not in `#byPath`). */
+  readonly #self: Part;
+  /**
+   * Other nodes' entries by path: its one instance (most names), or a map node → entry when
+   * there are several. Lookups by name cost O(instances), not O(nodes); local names are found
+   * in `#self`, so a node holding many named actors keeps one map entry per name, not two.
+   */
   readonly #byPath = new Map<string, Slot>();
   readonly #gone = new Map<string, number>();
   readonly #listeners = new Set<(path: string) => void>();
@@ -98,7 +103,8 @@ export class NameRegistry {
   /** An empty registry for node `selfId`. */
   constructor(selfId: string) {
     this.selfId = selfId;
-    this.#parts.set(selfId, { version: 0, entries: new Map() });
+    this.#self = { version: 0, entries: new Map() };
+    this.#parts.set(selfId, this.#self);
   }
 
   /** Be told of every path whose instances changed. */
@@ -130,35 +136,32 @@ export class NameRegistry {
 
   /** This node's version. */
   get localVersion(): number {
-    return this.#parts.get(this.selfId)!.version;
+    return this.#self.version;
   }
 
   /** Record a local named actor; returns the delta to send to peers. */
   addLocal(path: string, actorId: string, meta: Record<string, string>): RegistryDelta {
-    const part = this.#parts.get(this.selfId)!;
+    const part = this.#self;
     part.version++;
-    const e: Stored = { path, actorId, meta, node: this.selfId };
-    part.entries.set(path, e);
-    this.#index(this.selfId, e);
+    part.entries.set(path, { path, actorId, meta, node: this.selfId });
     this.#changed(path);
     return { n: this.selfId, v: part.version, op: "add", p: path, a: actorId, m: meta };
   }
 
   /** Remove a local named actor (if that actor still holds the name); returns the delta. */
   removeLocal(path: string, actorId: string): RegistryDelta | undefined {
-    const part = this.#parts.get(this.selfId)!;
+    const part = this.#self;
     const e = part.entries.get(path);
     if (!e || e.actorId !== actorId) return undefined;
     part.version++;
     part.entries.delete(path);
-    this.#unindex(this.selfId, path);
     this.#changed(path);
     return { n: this.selfId, v: part.version, op: "del", p: path, a: actorId };
   }
 
   /** This node's full part, to answer a pull. */
   localSnapshot(): RegistrySnapshot {
-    const part = this.#parts.get(this.selfId)!;
+    const part = this.#self;
     return { n: this.selfId, v: part.version, e: wireEntries(part) };
   }
 
@@ -256,20 +259,18 @@ export class NameRegistry {
   /** Every instance of `path`, this node's first. */
   instances(path: string): { nodeId: string; entry: RegistryEntry }[] {
     const out: { nodeId: string; entry: RegistryEntry }[] = [];
+    const own = this.#self.entries.get(path);
+    if (own !== undefined) out.push({ nodeId: this.selfId, entry: own });
     const s = this.#byPath.get(path);
     if (s === undefined) return out;
-    if (!(s instanceof Map)) {
-      out.push({ nodeId: s.node, entry: s });
-      return out;
-    }
-    const own = s.get(this.selfId);
-    if (own) out.push({ nodeId: this.selfId, entry: own });
-    for (const [nodeId, entry] of s) if (nodeId !== this.selfId) out.push({ nodeId, entry });
+    if (!(s instanceof Map)) out.push({ nodeId: s.node, entry: s });
+    else for (const [nodeId, entry] of s) out.push({ nodeId, entry });
     return out;
   }
 
   /** The entry of `path` on node `nodeId`, if any (O(1)). */
   entryOf(nodeId: string, path: string): RegistryEntry | undefined {
+    if (nodeId === this.selfId) return this.#self.entries.get(path);
     const s = this.#byPath.get(path);
     if (s === undefined) return undefined;
     if (s instanceof Map) return s.get(nodeId);

@@ -83,3 +83,26 @@ Deno.test("registry: revive accepts a returning node; entryOf and snapshotOf", (
   assert.equal(b.entryOf("A", "actors/z")?.actorId, "id2");
   assert.deepEqual([...b.all().keys()], ["actors/z"]);
 });
+
+Deno.test("registry: a local name next to remote instances of it; own instance first", () => {
+  const a = new NameRegistry("A");
+  const b = new NameRegistry("B");
+  const c = new NameRegistry("C");
+  b.applyDelta(a.addLocal("svc/w", "ia", {}));
+  b.addLocal("svc/w", "ib", {});
+  assert.deepEqual(b.instances("svc/w").map((i) => i.nodeId), ["B", "A"]);
+  assert.equal(b.entryOf("B", "svc/w")?.actorId, "ib");
+  assert.equal(b.entryOf("A", "svc/w")?.actorId, "ia");
+  b.applyDelta(c.addLocal("svc/w", "ic", {}));
+  assert.deepEqual(b.instances("svc/w").map((i) => i.nodeId), ["B", "A", "C"]);
+  // removing the local one leaves the remote ones; removing a remote one leaves a lone slot
+  b.removeLocal("svc/w", "ib");
+  assert.equal(b.entryOf("B", "svc/w"), undefined);
+  b.applyDelta(a.removeLocal("svc/w", "ia")!);
+  assert.deepEqual(b.instances("svc/w").map((i) => i.nodeId), ["C"]);
+  assert.deepEqual(b.localSnapshot().e, []);
+  assert.equal(b.findActor("ic")?.nodeId, "C");
+  b.addLocal("svc/w", "ib2", {});
+  assert.deepEqual(b.instances("svc/w").map((i) => i.entry.actorId), ["ib2", "ic"]);
+  assert.equal(b.all().get("svc/w")?.length, 2);
+});
