@@ -63,6 +63,7 @@ import {
 } from "./swim.ts";
 import { defaultTransport } from "./transport/mod.ts";
 import { traceIncoming, traceOutgoing, tracingEnabled } from "./tracing.ts";
+import { PreEncoded } from "../streams/codec.ts";
 import type { Listener, Transport } from "./transport/types.ts";
 import { formatAddr, guessLocalIp, parseAddr, resolveSeeds } from "./addr.ts";
 
@@ -961,20 +962,21 @@ export class ClusterNode implements ClusterBackend {
    */
   request(
     addr: string,
-    head: Head,
+    head: Head | PreEncoded,
     body: unknown,
     options?: CallOptions,
     nodeId?: string,
     label?: string,
   ): Promise<unknown> {
-    return tracingEnabled()
-      ? traceOutgoing(head, addr, label, () => this.#request(addr, head, body, options, nodeId))
-      : this.#request(addr, head, body, options, nodeId);
+    if (!tracingEnabled()) return this.#request(addr, head, body, options, nodeId);
+    // the trace context goes into the head: a fresh, mutable one
+    const h: Head = head instanceof PreEncoded ? { ...(head.value as Head) } : head;
+    return traceOutgoing(h, addr, label, () => this.#request(addr, h, body, options, nodeId));
   }
 
   #request(
     addr: string,
-    head: Head,
+    head: Head | PreEncoded,
     body: unknown,
     options?: CallOptions,
     nodeId?: string,
@@ -1119,6 +1121,9 @@ export class RemoteActorRef extends ActorRef {
   readonly #id: ActorId;
   readonly #name: string | undefined;
   readonly #to: string;
+  /** Heads encoded once (the same target and method, call after call); not with tracing on. */
+  #askHead: PreEncoded | undefined;
+  #heads: Map<string, PreEncoded> | undefined;
   constructor(
     node: ClusterNode,
     nodeId: string,
@@ -1153,7 +1158,10 @@ export class RemoteActorRef extends ActorRef {
   ask<R = unknown>(msg: unknown, options?: CallOptions): Promise<R> {
     return this.#node.request(
       this.#addr,
-      { op: "ask", to: this.#to },
+      tracingEnabled() ? { op: "ask", to: this.#to } : (this.#askHead ??= new PreEncoded({
+        op: "ask",
+        to: this.#to,
+      })),
       msg,
       options,
       this.#nodeId.value,
@@ -1166,11 +1174,20 @@ export class RemoteActorRef extends ActorRef {
   call(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
     return this.#node.request(
       this.#addr,
-      { op: "call", to: this.#to, m: method },
+      tracingEnabled() ? { op: "call", to: this.#to, m: method } : this.#callHead(method),
       args,
       options,
       this.#nodeId.value,
       this.#name,
     );
+  }
+  #callHead(method: string): PreEncoded {
+    const heads = this.#heads ??= new Map();
+    let h = heads.get(method);
+    if (h === undefined) {
+      h = new PreEncoded({ op: "call", to: this.#to, m: method });
+      if (heads.size < 64) heads.set(method, h);
+    }
+    return h;
   }
 }

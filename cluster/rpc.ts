@@ -41,7 +41,7 @@ import type { WireError } from "../core/errors.ts";
 import { ActorStream } from "../core/actor_stream.ts";
 import { toZeroCopy, zeroCopyConfig } from "../core/zerocopy.ts";
 import type { ZeroCopyMode } from "../core/zerocopy.ts";
-import { decodeValue, ProtocolError, ValueEncoder } from "../streams/codec.ts";
+import { decodeValue, PreEncoded, ProtocolError, ValueEncoder } from "../streams/codec.ts";
 import type { DecodeOptions } from "../streams/codec.ts";
 import { DEFAULT_FRAME_LIMITS, FrameDecoder, FrameWriter } from "../streams/frame.ts";
 import type { FrameLimits } from "../streams/frame.ts";
@@ -806,7 +806,9 @@ export class RpcConnection {
         this.#send([K_CANCEL, id], p.lane);
         p.reject(
           new PulsingTimeoutError(
-            `ask ${this.#describe(p.head)} to ${this.remoteAddr}`,
+            `ask ${
+              this.#describe(p.head instanceof PreEncoded ? p.head.value : p.head)
+            } to ${this.remoteAddr}`,
             p.timeoutMs,
           ),
         );

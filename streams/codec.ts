@@ -129,6 +129,57 @@ const utf8d = new TextDecoder();
 
 // ---- encoding ----
 
+/** Nesting depth a {@linkcode PreEncoded} value may have (and is counted as). */
+const PRE_ENCODED_DEPTH = 4;
+
+/**
+ * A small value encoded once and written verbatim wherever it appears in a value being
+ * encoded: for parts that repeat message after message (a request head naming the same target
+ * and method). The wire carries ordinary msgpack: the receiver sees the plain value.
+ *
+ * @example
+ * ```ts
+ * import { decodeValue, PreEncoded, ValueEncoder } from "./codec.ts";
+ * const head = new PreEncoded({ op: "call", m: "echo" });
+ * const enc = new ValueEncoder();
+ * enc.encode([1, head]);
+ * console.log(decodeValue(enc.meta().slice(), enc.segments)); // [ 1, { op: "call", m: "echo" } ]
+ * ```
+ */
+export class PreEncoded {
+  /** The value (for logs and error messages). */
+  readonly value: unknown;
+  /** Its msgpack encoding. */
+  readonly bytes: Uint8Array;
+
+  /**
+   * Encode `value` now.
+   *
+   * @param value A small value without bytes (at most 4 levels deep).
+   * @throws {TypeError} When the value holds bytes or is nested too deep.
+   */
+  constructor(value: unknown) {
+    const e = new ValueEncoder(64);
+    // the smallest depth limit it encodes under is the nesting it adds where it is placed
+    let depth = 0;
+    for (;; depth++) {
+      try {
+        e.encode(value, depth, "off");
+        break;
+      } catch (err) {
+        if (depth >= PRE_ENCODED_DEPTH) throw err;
+      }
+    }
+    if (e.segments.length > 0) throw new TypeError("a PreEncoded value cannot hold bytes");
+    this.value = value;
+    this.bytes = e.buf.slice(0, e.pos);
+    this.depth = depth;
+  }
+
+  /** @internal Levels of nesting the value adds. */
+  readonly depth: number;
+}
+
 /**
  * A reusable msgpack encoder: writes one value into its own growing buffer, moving every byte
  * view into {@linkcode ValueEncoder.segments}. The output is valid until the next `encode`
@@ -413,6 +464,7 @@ export class ValueEncoder {
       return this.#plain(v as Record<string, unknown>, depth);
     }
     if (C === Array) return this.#array(v as unknown[], depth);
+    if (C === PreEncoded) return this.#pre(v as PreEncoded, depth);
     if (v instanceof Uint8Array) {
       this.#ext0(EXT_SEG);
       return this.#num(this.#seg(v));
@@ -448,6 +500,18 @@ export class ValueEncoder {
     if (this.#zc(v, depth)) return;
     if (Array.isArray(v)) return this.#array(v, depth);
     return this.#plain(v as Record<string, unknown>, depth);
+  }
+
+  #pre(v: PreEncoded, depth: number): void {
+    if (v.depth > 0) this.#room(depth, v.depth);
+    const src = v.bytes;
+    const n = src.length;
+    if (this.pos + n > this.buf.length) this.#grow(n);
+    const b = this.buf;
+    const p = this.pos;
+    if (n <= 32) { for (let i = 0; i < n; i++) b[p + i] = src[i]; }
+    else b.set(src, p);
+    this.pos = p + n;
   }
 
   #typed(bytes: Uint8Array, kind: number, depth: number): void {

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { decodeValue, encodeValue, ProtocolError, validateMsgpack } from "./codec.ts";
+import {
+  decodeValue,
+  encodeValue,
+  PreEncoded,
+  ProtocolError,
+  validateMsgpack,
+  ValueEncoder,
+} from "./codec.ts";
 import { setZeroCopyConfig, zerocopy, ZeroCopyDescriptor } from "../core/zerocopy.ts";
 
 function rt(v: unknown): unknown {
@@ -216,4 +223,25 @@ Deno.test("codec: garbage never crashes, always ProtocolError", () => {
     assert.throws(() => decodeValue(e.meta.subarray(0, cut)), ProtocolError);
   }
   validateMsgpack(e.meta, 64);
+});
+
+Deno.test("codec: a PreEncoded value is written verbatim, decodes as the plain value, counts its depth", () => {
+  const head = new PreEncoded({ op: "call", to: "actors/x", m: "echo" });
+  assert.equal(head.depth, 1);
+  const plain = encodeValue([1, 7, { op: "call", to: "actors/x", m: "echo" }, [1], 256]);
+  const enc = new ValueEncoder();
+  enc.encode([1, 7, head, [1], 256]);
+  assert.deepEqual(enc.meta(), plain.meta); // same bytes on the wire
+  assert.deepEqual(decodeValue(enc.meta().slice(), enc.segments), [1, 7, head.value, [1], 256]);
+  assert.throws(() => enc.encode([[head]], 2), TypeError); // 2 levels + the head's 1
+  enc.encode([head], 2);
+  assert.throws(() => new PreEncoded({ b: new Uint8Array(1) }), TypeError);
+  assert.throws(() => new PreEncoded([[[[[1]]]]]), TypeError);
+});
+
+Deno.test("codec: short strings decode from the cache only when the bytes match", () => {
+  for (const s of ["echo", "echp", "é", "0123456789abcdef", "0123456789abcdeg", ""]) {
+    assert.equal(rt(s), s);
+    assert.deepEqual(rt({ [s]: s }), { [s]: s });
+  }
 });
