@@ -806,7 +806,7 @@ class Decoder {
   str(n: number): string {
     if (this.p + n > this.end) this.fail(`truncated msgpack: string of ${n} bytes`);
     // short strings repeat (method names, actor ids, small values): same cache as map keys
-    if (n <= 16 && n > 0) return this.cachedKey(n);
+    if (n <= 32 && n > 0) return this.cachedKey(n);
     return this.strRaw(n);
   }
 
@@ -817,8 +817,7 @@ class Decoder {
     const e = p + n;
     if (n <= 64) {
       if (n === 0) return "";
-      const codes = CODES;
-      codes.length = n;
+      const codes = CODES[n]; // one array per length: `apply` is fastest on a stable length
       for (let i = 0; p < e; p++, i++) {
         const c = b[p];
         if (c >= 0x80) {
@@ -965,7 +964,7 @@ class Decoder {
 }
 
 /** Scratch for short ASCII strings (`String.fromCharCode.apply`). */
-const CODES: number[] = [];
+const CODES: number[][] = Array.from({ length: 65 }, (_, n) => new Array<number>(n).fill(0));
 const KEY_CACHE_SIZE = 1024;
 const keyCache: (string | undefined)[] = new Array(KEY_CACHE_SIZE).fill(undefined);
 
