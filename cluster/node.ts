@@ -51,7 +51,14 @@ import { NameRegistry, type RegistryDelta, type RegistrySnapshot } from "./regis
 import { HeadClient, type HeadConfig, type HeadHost, type HeadPush, HeadService } from "./head.ts";
 import { type FailureKind, LazyActorRef } from "./lazy_ref.ts";
 import { type BreakerOptions, type BreakerState, CircuitBreaker } from "./breaker.ts";
-import { RpcConnection, type RpcHandler, type RpcOptions, RpcStream } from "./rpc.ts";
+import {
+  type AskOptions,
+  type AskSettle,
+  RpcConnection,
+  type RpcHandler,
+  type RpcOptions,
+  RpcStream,
+} from "./rpc.ts";
 import {
   type Member,
   type MemberEvent,
@@ -981,8 +988,9 @@ export class ClusterNode implements ClusterBackend {
     options?: CallOptions,
     nodeId?: string,
   ): Promise<unknown> {
-    // One promise per call on the hot path: the breaker, the in-flight count, the connection
-    // classification and the stream wrapping all happen in a single settle handler.
+    // No promise of its own on the hot path: the breaker, the in-flight count, the connection
+    // classification and the stream wrapping all happen in `CallSettle`, which the RPC layer
+    // runs as the reply (or the failure) arrives, before the caller's promise settles.
     const b = this.#breaker(addr);
     let trial = false;
     if (b) {
@@ -992,39 +1000,46 @@ export class ClusterNode implements ClusterBackend {
         return Promise.reject(mark(unsentErrors, e));
       }
     }
-    const askOptions = options === undefined
-      ? undefined
-      : { timeoutMs: options.timeout, signal: options.signal };
-    let conn = this.#peers.get(addr)?.conn;
-    let p: Promise<unknown>;
-    if (conn !== undefined && !conn.closed) p = conn.ask(head, body, askOptions);
-    else {
-      p = this.connection(addr).then((c) => {
-        conn = c;
-        if (c.closed) {
-          throw mark(unsentErrors, new PulsingRuntimeError(`connection to ${c.remoteAddr} closed`));
-        }
-        return c.ask(head, body, askOptions);
-      }, (e) => {
-        throw mark(unsentErrors, e);
-      });
-    }
+    const st = new CallSettle(this.#callHooks, nodeId, b, trial, options);
     if (nodeId !== undefined) this.#inflight.set(nodeId, (this.#inflight.get(nodeId) ?? 0) + 1);
-    return p.then((v) => {
-      if (nodeId !== undefined) this.#settled(nodeId);
-      b?.record("success", trial);
-      if (!(v instanceof RpcStream)) return v;
-      const s = ActorStream.fromIterable(v);
-      return options?.signal ? s.abortOn(options.signal) : s;
-    }, (e) => {
-      if (nodeId !== undefined) this.#settled(nodeId);
-      if (conn?.closed && !(e instanceof PulsingTimeoutError) && classifyFailure(e) === "other") {
-        mark(connectionErrors, e);
+    const conn = this.#peers.get(addr)?.conn;
+    if (conn !== undefined && !conn.closed) {
+      st.conn = conn;
+      return conn.ask(head, body, st);
+    }
+    return this.connection(addr).then((c) => {
+      st.conn = c;
+      if (c.closed) {
+        throw st.fail(
+          mark(unsentErrors, new PulsingRuntimeError(`connection to ${c.remoteAddr} closed`)),
+        );
       }
-      if (b) this.#recordFailure(b, e, trial);
-      throw e;
+      return c.ask(head, body, st);
+    }, (e) => {
+      throw st.fail(mark(unsentErrors, e));
     });
   }
+
+  /** What {@linkcode CallSettle} runs when a call settles (one pair per node). */
+  readonly #callHooks: CallHooks = {
+    ok: (c: CallSettle, v: unknown): unknown => {
+      if (c.nodeId !== undefined) this.#settled(c.nodeId);
+      c.breaker?.record("success", c.trial);
+      if (!(v instanceof RpcStream)) return v;
+      const s = ActorStream.fromIterable(v);
+      return c.signal ? s.abortOn(c.signal) : s;
+    },
+    fail: (c: CallSettle, e: unknown): unknown => {
+      if (c.nodeId !== undefined) this.#settled(c.nodeId);
+      if (
+        c.conn?.closed && !(e instanceof PulsingTimeoutError) && classifyFailure(e) === "other"
+      ) {
+        mark(connectionErrors, e);
+      }
+      if (c.breaker) this.#recordFailure(c.breaker, e, c.trial);
+      return e;
+    },
+  };
 
   #settled(nodeId: string): void {
     const n = (this.#inflight.get(nodeId) ?? 1) - 1;
@@ -1111,6 +1126,59 @@ function describeHead(head: unknown): string {
   if (h?.op === "call") return `call ${h.to}.${h.m}`;
   if (h?.op) return `${h.op}${h.to ? ` ${h.to}` : ""}`;
   return JSON.stringify(head);
+}
+
+interface CallHooks {
+  ok(c: CallSettle, v: unknown): unknown;
+  fail(c: CallSettle, e: unknown): unknown;
+}
+
+/**
+ * One remote call's bookkeeping, handed to `RpcConnection.ask` as its options: the timeout and
+ * signal, and (as {@linkcode AskSettle}) what runs when the call settles.
+ */
+class CallSettle implements AskOptions, AskSettle {
+  readonly timeoutMs: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly settle: AskSettle;
+  conn: RpcConnection | undefined = undefined;
+  readonly #hooks: CallHooks;
+  readonly nodeId: string | undefined;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly trial: boolean;
+  #done = false;
+
+  constructor(
+    hooks: CallHooks,
+    nodeId: string | undefined,
+    breaker: CircuitBreaker | undefined,
+    trial: boolean,
+    options: CallOptions | undefined,
+  ) {
+    this.#hooks = hooks;
+    this.nodeId = nodeId;
+    this.breaker = breaker;
+    this.trial = trial;
+    this.timeoutMs = options?.timeout;
+    this.signal = options?.signal;
+    this.settle = this;
+  }
+
+  ok(v: unknown): unknown {
+    if (this.#done) return v;
+    this.#done = true;
+    return this.#hooks.ok(this, v);
+  }
+
+  fail(e: unknown): unknown {
+    if (this.#done) return e;
+    this.#done = true;
+    try {
+      return this.#hooks.fail(this, e);
+    } catch {
+      return e;
+    }
+  }
 }
 
 /** A reference to an actor on another node. */

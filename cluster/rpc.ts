@@ -168,7 +168,21 @@ export interface AskOptions {
    * Ordering lane (a string). Messages on the same lane are never reordered around a big
    * (chunked) message; without a lane a small request may overtake a big one.
    */
-  lane?: string;
+  lane?:
+    string; /** Maps the outcome before the returned promise settles (see {@linkcode AskSettle}). */
+  settle?: AskSettle;
+}
+
+/**
+ * Post-processing of an ask's outcome, run when the reply (or the failure) arrives, before the
+ * promise `ask` returned settles: what a `.then` on that promise would do, without the extra
+ * promise and turn.
+ */
+export interface AskSettle {
+  /** Map the reply (a {@linkcode RpcStream} for a streamed one); throw to reject instead. */
+  ok(value: unknown): unknown;
+  /** Map the error the ask fails with (the returned value is the rejection reason). */
+  fail(error: unknown): unknown;
 }
 
 /** Options of {@linkcode RpcConnection.tell}. */
@@ -409,16 +423,59 @@ export class RpcStream<T = unknown> implements AsyncIterableIterator<T> {
   }
 }
 
-interface PendingAsk {
-  resolve(v: unknown): void;
-  reject(e: unknown): void;
-  deadline: number;
-  timeoutMs: number;
-  head: unknown;
-  lane: unknown;
-  credit: number;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+/** An ask waiting for its reply (a class: one shape for every ask). */
+class PendingAsk {
+  resolve: (v: unknown) => void = noop;
+  reject: (e: unknown) => void = noop;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly head: unknown;
+  readonly lane: unknown;
+  readonly credit: number;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  readonly settle: AskSettle | undefined;
+
+  constructor(
+    deadline: number,
+    timeoutMs: number,
+    head: unknown,
+    lane: unknown,
+    credit: number,
+    settle: AskSettle | undefined,
+  ) {
+    this.deadline = deadline;
+    this.timeoutMs = timeoutMs;
+    this.head = head;
+    this.lane = lane;
+    this.credit = credit;
+    this.settle = settle;
+  }
+
+  /** Resolve with the reply (mapped by `settle`). */
+  done(v: unknown): void {
+    const st = this.settle;
+    if (st === undefined) return this.resolve(v);
+    let r: unknown;
+    try {
+      r = st.ok(v);
+    } catch (e) {
+      return this.reject(e);
+    }
+    this.resolve(r);
+  }
+
+  /** Reject (the reason mapped by `settle`). */
+  fail(e: unknown): void {
+    const st = this.settle;
+    this.reject(st === undefined ? e : st.fail(e));
+  }
+}
+
+function noop(): void {}
+
+function rejectAsk(settle: AskSettle | undefined, e: unknown): Promise<never> {
+  return Promise.reject(settle === undefined ? e : settle.fail(e));
 }
 
 /** A request of the peer being served (a class: one shape, the getter on the prototype). */
@@ -592,37 +649,41 @@ export class RpcConnection {
    *   `PulsingTimeoutError` on timeout; `PulsingRuntimeError` when the connection is or gets
    *   closed, or a limit is exceeded; the signal's reason when aborted.
    */
-  ask(head: unknown, body: unknown, options: AskOptions = {}): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.#closedError());
+  ask(head: unknown, body: unknown, options?: AskOptions): Promise<unknown> {
+    const settle = options?.settle;
+    if (this.#closed) return rejectAsk(settle, this.#closedError());
     if (this.#pending.size >= this.#maxInflight) {
-      return Promise.reject(
+      return rejectAsk(
+        settle,
         new PulsingRuntimeError(
           `too many in-flight asks to ${this.remoteAddr} (maxInflight ${this.#maxInflight})`,
         ),
       );
     }
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const signal = options?.signal;
+    if (signal?.aborted) return rejectAsk(settle, signal.reason);
     const id = this.#allocId();
-    const credit = Math.max(1, options.credit ?? this.#credit);
-    const lane = options.lane ?? id + 1;
+    const credit = options?.credit === undefined ? this.#credit : Math.max(1, options.credit);
+    const lane = options?.lane ?? id + 1;
     try {
       this.#checkForce(body);
       this.#send([K_ASK, id, head, body, credit], lane);
     } catch (e) {
-      return Promise.reject(asRuntimeError(e, `ask to ${this.remoteAddr} not sent`));
+      return rejectAsk(settle, asRuntimeError(e, `ask to ${this.remoteAddr} not sent`));
     }
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    const { promise, resolve, reject } = deferred<unknown>();
-    const p: PendingAsk = {
-      resolve,
-      reject,
-      deadline: timeoutMs > 0 && timeoutMs < Infinity ? Date.now() + timeoutMs : Infinity,
+    const timeoutMs = options?.timeoutMs ?? this.#timeoutMs;
+    const p = new PendingAsk(
+      timeoutMs > 0 && timeoutMs < Infinity ? Date.now() + timeoutMs : Infinity,
       timeoutMs,
       head,
       lane,
       credit,
-    };
+      settle,
+    );
+    const promise = new Promise<unknown>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
+    });
     if (signal !== undefined) {
       p.signal = signal;
       p.onAbort = () => this.#abortAsk(id, signal.reason);
@@ -703,7 +764,7 @@ export class RpcConnection {
     this.#pending.clear();
     for (const p of pending) {
       this.#unlisten(p);
-      p.reject(err);
+      p.fail(err);
     }
     const streams = [...this.#streams.values()];
     this.#streams.clear();
@@ -804,7 +865,7 @@ export class RpcConnection {
         this.#pending.delete(id);
         this.#unlisten(p);
         this.#send([K_CANCEL, id], p.lane);
-        p.reject(
+        p.fail(
           new PulsingTimeoutError(
             `ask ${
               this.#describe(p.head instanceof PreEncoded ? p.head.value : p.head)
@@ -822,7 +883,7 @@ export class RpcConnection {
     if (p === undefined) return;
     this.#pending.delete(id);
     if (!this.#closed) this.#send([K_CANCEL, id], p.lane);
-    p.reject(reason);
+    p.fail(reason);
   }
 
   #unlisten(p: PendingAsk): void {
@@ -942,7 +1003,7 @@ export class RpcConnection {
         if (p === undefined) return; // cancelled or timed out meanwhile
         this.#pending.delete(id);
         this.#unlisten(p);
-        p.resolve(m[2]);
+        p.done(m[2]);
         return;
       }
       case K_ERROR: {
@@ -950,7 +1011,7 @@ export class RpcConnection {
         if (p === undefined) return;
         this.#pending.delete(id);
         this.#unlisten(p);
-        p.reject(fromWire(m[2]));
+        p.fail(fromWire(m[2]));
         return;
       }
       case K_STREAM:
@@ -1034,7 +1095,7 @@ export class RpcConnection {
       signal.addEventListener("abort", onAbort, { once: true });
       s._onDone(() => signal.removeEventListener("abort", onAbort));
     }
-    p.resolve(s);
+    p.done(s);
   }
 
   #onTell(head: unknown, body: unknown): void {

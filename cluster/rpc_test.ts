@@ -547,3 +547,35 @@ Deno.test("rpc: a stream's items are batched into few messages and keep their or
     await p.close();
   }
 });
+
+Deno.test("rpc: AskOptions.settle maps replies, errors and early rejections before the promise settles", async () => {
+  const p = await pair(new DenoTcpTransport(), {
+    onAsk: (head) => {
+      if (head === "boom") throw new PulsingRuntimeError("boom");
+      return 20;
+    },
+    onTell: () => {},
+  });
+  try {
+    const seen: string[] = [];
+    const settle = {
+      ok: (v: unknown) => (seen.push("ok"), (v as number) + 1),
+      fail: (e: unknown) => (seen.push("fail"), new Error(`mapped: ${(e as Error).message}`)),
+    };
+    assert.equal(await p.client.ask("x", null, { settle }), 21);
+    await assert.rejects(p.client.ask("boom", null, { settle }), /mapped: boom/);
+    const throwing = {
+      ok: () => {
+        throw new Error("ok threw");
+      },
+      fail: (e: unknown) => e,
+    };
+    await assert.rejects(p.client.ask("x", null, { settle: throwing }), /ok threw/);
+    const ac = new AbortController();
+    ac.abort(new Error("aborted"));
+    await assert.rejects(p.client.ask("x", null, { settle, signal: ac.signal }), /mapped: aborted/);
+    assert.deepEqual(seen, ["ok", "fail", "fail"]);
+  } finally {
+    await p.close();
+  }
+});
