@@ -300,6 +300,25 @@ export class FrameDecoder {
 
   #msg(f: Uint8Array, owned: boolean): void {
     this.#frames++;
+    if (f[0] === 0 && f[1] === 0) {
+      // no segments (most small messages): no table to allocate
+      const metaLen = readU32(f, 2);
+      if (metaLen > this.#limits.maxHeaderSize) {
+        throw new ProtocolError(
+          `header of ${metaLen} bytes exceeds maxHeaderSize ${this.#limits.maxHeaderSize}`,
+        );
+      }
+      if (metaLen > this.#limits.maxMessageSize) {
+        throw new ProtocolError(
+          `message of ${metaLen} bytes exceeds maxMessageSize ${this.#limits.maxMessageSize}`,
+        );
+      }
+      if (6 + metaLen !== f.length) {
+        throw new ProtocolError(`MSG frame of ${f.length} bytes does not match its table`);
+      }
+      this.#onMessage(f.subarray(6), NO_SEGMENTS);
+      return;
+    }
     const [metaLen, lens, start, total] = this.#table(f, 0);
     if (start + total !== f.length) {
       throw new ProtocolError(`MSG frame of ${f.length} bytes does not match its table`);
