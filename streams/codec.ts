@@ -635,6 +635,8 @@ class Decoder {
   end = 0;
   segs: Uint8Array[] = [];
   maxDepth = DEFAULT_MAX_DEPTH;
+  /** Whether the last {@linkcode Decoder.cachedKey} was a hit. */
+  hit = false;
   #dv: DataView | undefined;
 
   fail(what: string): never {
@@ -805,8 +807,18 @@ class Decoder {
 
   str(n: number): string {
     if (this.p + n > this.end) this.fail(`truncated msgpack: string of ${n} bytes`);
-    // short strings repeat (method names, actor ids, small values): same cache as map keys
-    if (n <= 32 && n > 0) return this.cachedKey(n);
+    // Short strings often repeat (method names, actor ids, small values): same cache as map
+    // keys, while it pays. A run of distinct strings (a stream of items) turns it off; one
+    // probe in 256 turns it back on.
+    if (n <= 32 && n > 0) {
+      const c = valueCacheCredit;
+      if (c > 0) {
+        const s = this.cachedKey(n);
+        valueCacheCredit = this.hit ? (c < 248 ? c + 8 : 256) : c - 1;
+        return s;
+      }
+      if (--valueCacheCredit <= -256) valueCacheCredit = 1;
+    }
     return this.strRaw(n);
   }
 
@@ -896,9 +908,11 @@ class Decoder {
       }
       if (same) {
         this.p = p + n;
+        this.hit = true;
         return hit;
       }
     }
+    this.hit = false;
     const s = this.strRaw(n);
     if (s.length === n) keyCache[slot] = s; // ASCII only (one byte per char)
     return s;
@@ -966,6 +980,8 @@ class Decoder {
 /** Scratch for short ASCII strings (`String.fromCharCode.apply`). */
 const CODES: number[][] = Array.from({ length: 65 }, (_, n) => new Array<number>(n).fill(0));
 const KEY_CACHE_SIZE = 1024;
+/** > 0: short string values go through the key cache (see `Decoder.str`). */
+let valueCacheCredit = 64;
 const keyCache: (string | undefined)[] = new Array(KEY_CACHE_SIZE).fill(undefined);
 
 const decoder = new Decoder();
