@@ -489,7 +489,10 @@ function writeU32(b: Uint8Array, p: number, v: number): void {
 export interface FrameSendOptions extends FrameLimits {
   /** Messages larger than this are chunked (default 65536 bytes). */
   chunkThreshold?: number;
-  /** Size of each chunk's data (default 1 MiB; at least 4096). */
+  /**
+   * Size of each chunk's data (default 1 MiB; at least 4096). The last chunk of a message
+   * takes a tail of up to a quarter chunk more rather than leaving it to a frame of its own.
+   */
   chunkSize?: number;
 }
 
@@ -525,15 +528,24 @@ export class ChunkedMessage {
   readonly #src: Uint8Array[];
   readonly #mid: number;
   readonly #chunkSize: number;
+  readonly #maxChunk: number;
   #i = 0;
   #off = 0;
   #left: number;
   #begun = false;
 
   /** @internal Use {@linkcode frameMessage}. */
-  constructor(mid: number, meta: Uint8Array, segments: Uint8Array[], total: number, chunk: number) {
+  constructor(
+    mid: number,
+    meta: Uint8Array,
+    segments: Uint8Array[],
+    total: number,
+    chunk: number,
+    maxChunk: number = chunk,
+  ) {
     this.#mid = mid;
     this.#chunkSize = chunk;
+    this.#maxChunk = Math.max(chunk, maxChunk);
     this.#src = [meta, ...segments];
     this.#left = total;
     const b = new Uint8Array(4 + 1 + 4 + 6 + 4 * segments.length);
@@ -565,8 +577,13 @@ export class ChunkedMessage {
       if (this.#left === 0) return this.begin.length;
       return this.begin.length + this.take(out);
     }
-    const n = Math.min(this.#chunkSize, this.#left);
+    let n = Math.min(this.#chunkSize, this.#left);
     if (n === 0) return 0;
+    // A short tail rides along in this chunk (up to a quarter chunk more, within the frame
+    // limit) rather than as a frame of its own: the msgpack part shifts the segments by a few
+    // bytes, and a tiny last chunk would cost the peer one more read before the message is
+    // complete.
+    if (this.#left - n <= this.#chunkSize >>> 2 && this.#left <= this.#maxChunk) n = this.#left;
     const h = new Uint8Array(9);
     writeU32(h, 0, n + 5);
     h[4] = T_CHUNK;
@@ -646,7 +663,11 @@ export function frameMessage(
   const chunk = Math.max(4096, Math.min(options.chunkSize ?? 1048576, L.maxFrameSize - 8));
   const mid = nextMid;
   nextMid = nextMid >= 0xffffffff ? 1 : nextMid + 1;
-  return { chunked: new ChunkedMessage(mid, meta, segments, total, chunk), byteLength: total };
+  const maxChunk = Math.max(chunk, L.maxFrameSize - 8);
+  return {
+    chunked: new ChunkedMessage(mid, meta, segments, total, chunk, maxChunk),
+    byteLength: total,
+  };
 }
 
 // ---- the writer ----

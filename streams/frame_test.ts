@@ -240,3 +240,37 @@ Deno.test("frame: fuzz: random bytes, truncations, corruptions never escape as n
     /unknown message/,
   );
 });
+
+Deno.test("frame: a short tail rides in the last chunk, within maxFrameSize", () => {
+  const chunks = (meta: Uint8Array, segs: Uint8Array[], opts?: FrameSendOptions): number[] => {
+    const c = frameMessage(meta, segs, opts).chunked!;
+    const sizes: number[] = [];
+    const out: Uint8Array[] = [];
+    c.take(out); // BEGIN and the first CHUNK
+    sizes.push(out.slice(1).reduce((n, p) => n + p.length, 0) - 9);
+    while (!c.done) {
+      out.length = 0;
+      sizes.push(c.take(out) - 9);
+    }
+    return sizes;
+  };
+  const meta = new Uint8Array(63).fill(1);
+  // 1 MiB segment + 63 bytes of msgpack: one chunk, not 1 MiB and then 63 bytes
+  assert.deepEqual(chunks(meta, [new Uint8Array(1 << 20)]), [(1 << 20) + 63]);
+  // 16 MiB: 16 chunks, the last with the tail
+  const big = chunks(meta, [new Uint8Array(16 << 20)]);
+  assert.equal(big.length, 16);
+  assert.equal(big[15], (1 << 20) + 63);
+  // a tail over a quarter chunk stays a chunk of its own
+  assert.deepEqual(chunks(meta, [new Uint8Array(5 << 18)]), [1 << 20, (1 << 18) + 63]);
+  // never over the frame limit
+  const small = chunks(meta, [new Uint8Array(70_000)], { chunkSize: 65536, maxFrameSize: 65544 });
+  assert.deepEqual(small, [65536, 70_000 + 63 - 65536]);
+  // and the bytes still reassemble
+  const seg = new Uint8Array((1 << 20) + 5).map((_, i) => i * 7);
+  const got: Msg[] = [];
+  const dec = new FrameDecoder((m, s) => got.push({ meta: m.slice(), segs: s }));
+  dec.push(wire(meta, [seg]));
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0].segs[0], seg);
+});

@@ -21,6 +21,9 @@ export interface DenoTcpOptions {
   coalesceBelow?: number;
 }
 
+/** Smallest read asked of the socket (and the first read buffer's size). */
+const MIN_READ = 16 * 1024;
+
 function addrString(a: Deno.Addr): string {
   const n = a as Deno.NetAddr;
   if (n.hostname === undefined) return String((a as Deno.UnixAddr).path ?? a.transport);
@@ -66,7 +69,12 @@ class DenoTcpConn implements Conn {
 
   async #readLoop(onData: (chunk: Uint8Array) => void, sink?: ReadSink): Promise<void> {
     // Start small (an idle or hostile connection costs 16 KiB), grow while reads fill it.
-    let buf = new Uint8Array(Math.min(16 * 1024, this.#readSize));
+    let buf = new Uint8Array(Math.min(MIN_READ, this.#readSize));
+    // How much of `buf` the next read asks for: ×4 while reads fill it, ÷4 (down to 16 KiB)
+    // after a read that filled less than a quarter. After a quiet spell the next read is thus
+    // short, so the start of a big message (whose body `sink` then takes in place) is not
+    // read into `buf` wholesale and copied out of it.
+    let want = buf.length;
     let err: Error | undefined;
     try {
       while (!this.#closed) {
@@ -78,12 +86,16 @@ class DenoTcpConn implements Conn {
           if (!this.#closed) sink!.placed(n);
           continue;
         }
-        const n = await this.#conn.read(buf);
+        const n = await this.#conn.read(want === buf.length ? buf : buf.subarray(0, want));
         if (n === null) break;
         onData(buf.subarray(0, n));
-        if (n === buf.length && buf.length < this.#readSize) {
-          buf = new Uint8Array(Math.min(buf.length * 4, this.#readSize));
-        }
+        if (n === want) {
+          if (want < buf.length) want = Math.min(want * 4, buf.length);
+          else if (buf.length < this.#readSize) {
+            buf = new Uint8Array(Math.min(buf.length * 4, this.#readSize));
+            want = buf.length;
+          }
+        } else if (n < want >>> 2 && want > MIN_READ) want = Math.max(MIN_READ, want >>> 2);
       }
     } catch (e) {
       if (!this.#closed) err = e instanceof Error ? e : new Error(String(e));
