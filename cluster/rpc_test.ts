@@ -57,6 +57,8 @@ async function pair(
   };
 }
 
+// Tests outside the per-transport loop use defaultTransport(): this file also runs on Node
+// (scripts/test_node.ts), where only tests whose name says "deno-tcp" are skipped.
 const transports: Transport[] = [new DenoTcpTransport(), new NodeNetTransport()];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -549,7 +551,7 @@ Deno.test("rpc: a stream's items are batched into few messages and keep their or
 });
 
 Deno.test("rpc: AskOptions.settle maps replies, errors and early rejections before the promise settles", async () => {
-  const p = await pair(new DenoTcpTransport(), {
+  const p = await pair(defaultTransport(), {
     onAsk: (head) => {
       if (head === "boom") throw new PulsingRuntimeError("boom");
       return 20;
