@@ -622,7 +622,7 @@ export class ActorSystem implements CellHost {
     return new ResolveBuilder(this);
   }
 
-  /** The local local actor cell of a name (internal, used by the cluster layer). */
+  /** The local actor cell of a name (internal, used by the cluster layer). */
   localCell(pathOrId: string): ActorCell | undefined {
     return this.#byName.get(pathOrId) ?? this.#byId.get(pathOrId);
   }
