@@ -405,16 +405,19 @@ export function moleculerTarget(serializer: "json" | "cbor" = "json"): Target {
  * includes the whole path: proxy → remote ref → RPC (codec, framing, batching) → actor mailbox
  * and back. Local figure: `local_compare.ts`; memory: `memory_idle.ts` (100,000 named actors).
  */
-export function pulsingTarget(): Target {
+export function pulsingTarget(tls = false): Target {
   const script = here("./pulsing_node.ts");
+  const secure = tls ? ["--passphrase", "bench passphrase"] : [];
   const run = (role: string, port: number, extra: string[] = []): [string, string[]] => [
     deno,
-    ["run", "-A", script, role, "--port", `${port}`, ...extra],
+    ["run", "-A", script, role, "--port", `${port}`, ...secure, ...extra],
   ];
   return processTarget({
-    name: "pulsing",
+    name: tls ? "pulsing-tls" : "pulsing",
     description: `Pulsing remote actors, Deno ${Deno.version.deno} (pul.init + pul.remote proxy ` +
-      "calls over the default Deno TCP transport, plaintext, default timings)",
+      (tls
+        ? "calls over passphrase mutual TLS (node:tls), default timings)"
+        : "calls over the default Deno TCP transport, plaintext, default timings)"),
     serverPicksPort: true,
     server: (port) => run("server", port, ["--watch-stdin"]),
     client: (port, kinds, wl) =>

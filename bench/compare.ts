@@ -250,11 +250,12 @@ for (const name of wanted) {
   else if (name === "moleculer") all.push(moleculerTarget("json"));
   else if (name === "moleculer-cbor") all.push(moleculerTarget("cbor"));
   else if (name === "pulsing") all.push(pulsingTarget());
+  else if (name === "pulsing-tls") all.push(pulsingTarget(true));
   else if (name === "pulsing-node") all.push(pulsingNodeTarget());
   else if (name === "nact") all.push(nactTarget());
   else {
     console.error(
-      `unknown target ${name} (known: raw, moleculer, moleculer-cbor, pulsing, pulsing-node, nact)`,
+      `unknown target ${name} (known: raw, moleculer, moleculer-cbor, pulsing, pulsing-tls, pulsing-node, nact)`,
     );
   }
 }

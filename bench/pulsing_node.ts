@@ -85,8 +85,11 @@ function exitWith(watchStdin: boolean, maxLifeMs: number): void {
   if (watchStdin) onStdinClose(stop);
 }
 
+/** `--passphrase p` (the `pulsing-tls` target): every node of the run uses mutual TLS. */
+let PASSPHRASE: string | undefined;
+
 async function runServer(port: number, maxLifeMs: number, watchStdin: boolean): Promise<void> {
-  const system = await pul.init({ addr: `${HOST}:${port}` });
+  const system = await pul.init({ addr: `${HOST}:${port}`, passphrase: PASSPHRASE });
   await Echo.spawn({ name: "echo" });
   const real = Number(system.addr.split(":").pop());
   console.log(JSON.stringify({ ready: true, port: real, pid: pid() }));
@@ -94,7 +97,7 @@ async function runServer(port: number, maxLifeMs: number, watchStdin: boolean): 
 }
 
 async function connectClient(port: number): Promise<EchoProxy> {
-  await pul.init({ addr: `${HOST}:0`, seeds: [`${HOST}:${port}`] });
+  await pul.init({ addr: `${HOST}:0`, seeds: [`${HOST}:${port}`], passphrase: PASSPHRASE });
   return await Echo.resolve("echo", { timeout: 15_000 }) as EchoProxy;
 }
 
@@ -217,7 +220,7 @@ async function runClient(port: number, kinds: Kind[], wl: Workload): Promise<voi
 
 /** The long-running node a fresh joiner joins; reports when the joiner's actor answers. */
 async function joinObserver(port: number, timeoutMs: number): Promise<void> {
-  await pul.init({ addr: `${HOST}:${port}` });
+  await pul.init({ addr: `${HOST}:${port}`, passphrase: PASSPHRASE });
   await Echo.spawn({ name: "obs" });
   console.log(JSON.stringify({ ready: true }));
   exitWith(true, timeoutMs + 5_000);
@@ -232,7 +235,7 @@ async function joinObserver(port: number, timeoutMs: number): Promise<void> {
 
 /** A fresh node: joins the observer, spawns `joiner`, then calls the observer's actor. */
 async function joiner(port: number, timeoutMs: number): Promise<void> {
-  await pul.init({ addr: `${HOST}:0`, seeds: [`${HOST}:${port}`] });
+  await pul.init({ addr: `${HOST}:0`, seeds: [`${HOST}:${port}`], passphrase: PASSPHRASE });
   await Echo.spawn({ name: "joiner" });
   exitWith(true, timeoutMs + 5_000);
   try {
@@ -253,7 +256,7 @@ async function joiner(port: number, timeoutMs: number): Promise<void> {
  * Default timings (SWIM, request timeout 30 s): what a user gets without tuning.
  */
 async function failObserver(port: number, boundMs: number): Promise<void> {
-  await pul.init({ addr: `${HOST}:0`, seeds: [`${HOST}:${port}`] });
+  await pul.init({ addr: `${HOST}:0`, seeds: [`${HOST}:${port}`], passphrase: PASSPHRASE });
   const echo = await Echo.resolve("echo", { timeout: 15_000 }) as EchoProxy;
   await echo.echo(1);
   const victim = `${HOST}:${port}`;
@@ -283,6 +286,7 @@ async function failObserver(port: number, boundMs: number): Promise<void> {
 if (import.meta.main) {
   const [mode, ...rest] = args();
   const f = parseFlags(rest);
+  PASSPHRASE = f.passphrase;
   const wl: Workload = f.params ? JSON.parse(f.params) : (f.quick ? QUICK_WORKLOAD : FULL_WORKLOAD);
   const maxLife = Number(f["max-life-ms"] ?? 300_000);
   if (mode === "server") {
