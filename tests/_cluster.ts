@@ -9,6 +9,8 @@ const NODE = new URL("./fixtures/node.ts", import.meta.url).pathname;
 export interface NodeProc {
   addr: string;
   nodeId: string;
+  /** Everything the ready line said (a Node peer adds `runtime`, say). */
+  info: Record<string, unknown>;
   pid: number;
   /** Run a snippet (the body of an async function with `pul`, `system`, classes in scope). */
   run<T = unknown>(code: string, timeoutMs?: number): Promise<T>;
@@ -35,18 +37,33 @@ export interface StartOptions {
 }
 
 /** Start one node process and wait until it listens. */
-export async function startNode(o: StartOptions = {}): Promise<NodeProc> {
+export function startNode(o: StartOptions = {}): Promise<NodeProc> {
   const args = ["run", "-A", "--quiet", NODE, "--addr", o.addr ?? "127.0.0.1:0"];
   if (o.seeds?.length) args.push("--seeds", o.seeds.join(","));
   if (o.passphrase) args.push("--passphrase", o.passphrase);
   if (o.headAddr) args.push("--head-addr", o.headAddr);
   if (o.isHead) args.push("--is-head", "1");
-  const child = new Deno.Command(Deno.execPath(), {
+  return startProcess(Deno.execPath(), args, o.env);
+}
+
+/**
+ * Start any process that speaks the fixture's line protocol (prints `{ ready, addr, nodeId }`,
+ * then answers `{ id, code }` lines on stdin with `{ id, ok, value | error }`) — a Deno node or
+ * a Node peer — and wait until it is ready.
+ */
+export async function startProcess(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<NodeProc> {
+  const child = new Deno.Command(command, {
     args,
+    cwd,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...o.env },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   const writer = child.stdin.getWriter();
   const enc = new TextEncoder();
@@ -57,9 +74,10 @@ export async function startNode(o: StartOptions = {}): Promise<NodeProc> {
   })().catch(() => {});
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
-  let ready!: (v: { addr: string; nodeId: string }) => void;
+  type Ready = { addr: string; nodeId: string } & Record<string, unknown>;
+  let ready!: (v: Ready) => void;
   let fail!: (e: Error) => void;
-  const readyP = new Promise<{ addr: string; nodeId: string }>((r, j) => {
+  const readyP = new Promise<Ready>((r, j) => {
     ready = r;
     fail = j;
   });
@@ -78,7 +96,7 @@ export async function startNode(o: StartOptions = {}): Promise<NodeProc> {
         } catch {
           continue;
         }
-        if (msg.ready) ready(msg as { addr: string; nodeId: string });
+        if (msg.ready) ready(msg as Ready);
         else if (typeof msg.id === "number") {
           const p = pending.get(msg.id);
           pending.delete(msg.id);
@@ -103,7 +121,7 @@ export async function startNode(o: StartOptions = {}): Promise<NodeProc> {
     () => fail(new Error(`node did not start in 20 s; stderr:\n${errText}`)),
     20_000,
   );
-  let info: { addr: string; nodeId: string };
+  let info: Ready;
   try {
     info = await readyP;
   } catch (e) {
@@ -119,6 +137,7 @@ export async function startNode(o: StartOptions = {}): Promise<NodeProc> {
   const node: NodeProc = {
     addr: info.addr,
     nodeId: info.nodeId,
+    info,
     pid: child.pid,
     exited: child.status,
     stderr: () => errText,

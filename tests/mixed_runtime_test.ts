@@ -20,6 +20,7 @@ import {
   nodeVersion,
   ROOT,
 } from "../scripts/_node.ts";
+import { type NodeProc, startProcess } from "./_cluster.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -113,113 +114,15 @@ function peerProject(): Promise<string> {
   return project;
 }
 
-/** A Node process running tests/node/peer.mjs. */
-interface Peer {
-  addr: string;
-  nodeId: string;
-  runtime: string;
-  run<T = unknown>(code: string, timeoutMs?: number): Promise<T>;
-  stop(): Promise<void>;
-  stderr(): string;
-}
+/** A Node process running tests/node/peer.mjs (the same line protocol as the Deno fixture). */
+type Peer = NodeProc & { runtime: string };
 
 async function startPeer(seeds: string[], passphrase?: string): Promise<Peer> {
   const dir = await peerProject();
   const args = [`${dir}/peer.mjs`, "--addr", "127.0.0.1:0", "--seeds", seeds.join(",")];
   if (passphrase) args.push("--passphrase", passphrase);
-  const child = new Deno.Command(node!.path, {
-    args,
-    cwd: dir,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  let errText = "";
-  (async () => {
-    const dec = new TextDecoder();
-    for await (const c of child.stderr) errText += dec.decode(c, { stream: true });
-  })().catch(() => {});
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  const ready = Promise.withResolvers<{ addr: string; nodeId: string; runtime: string }>();
-  (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const c of child.stdout) {
-      buf += dec.decode(c, { stream: true });
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (msg.ready) ready.resolve(msg as { addr: string; nodeId: string; runtime: string });
-        else if (typeof msg.id === "number") {
-          const p = pending.get(msg.id);
-          pending.delete(msg.id);
-          if (!p) continue;
-          if (msg.ok) p.resolve(msg.value);
-          else {
-            const e = msg.error as { name: string; message: string; code?: number };
-            p.reject(Object.assign(new Error(e.message), { name: e.name, code: e.code }));
-          }
-        }
-      }
-    }
-    const e = new Error(`node peer ${child.pid} exited; stderr:\n${errText}`);
-    ready.reject(e);
-    for (const p of pending.values()) p.reject(e);
-    pending.clear();
-  })().catch(() => {});
-  const timer = setTimeout(
-    () => ready.reject(new Error(`node peer did not start in 20 s; stderr:\n${errText}`)),
-    20_000,
-  );
-  let info;
-  try {
-    info = await ready.promise;
-  } catch (e) {
-    child.kill("SIGKILL");
-    await child.status;
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
-  let nextId = 1;
-  const enc = new TextEncoder();
-  return {
-    ...info,
-    stderr: () => errText,
-    run<T>(code: string, timeoutMs = 15_000): Promise<T> {
-      const id = nextId++;
-      return new Promise<T>((resolve, reject) => {
-        const t = setTimeout(() => {
-          pending.delete(id);
-          reject(new Error(`snippet timed out after ${timeoutMs} ms: ${code}`));
-        }, timeoutMs);
-        pending.set(id, {
-          resolve: (v) => (clearTimeout(t), resolve(v as T)),
-          reject: (e) => (clearTimeout(t), reject(e)),
-        });
-        writer.write(enc.encode(JSON.stringify({ id, code }) + "\n")).catch((e) => {
-          clearTimeout(t);
-          pending.delete(id);
-          reject(e);
-        });
-      });
-    },
-    async stop() {
-      await writer.close().catch(() => {});
-      const t = setTimeout(() => child.kill("SIGKILL"), 5_000);
-      await child.status;
-      clearTimeout(t);
-    },
-  };
+  const proc = await startProcess(node!.path, args, {}, dir);
+  return Object.assign(proc, { runtime: String(proc.info.runtime) });
 }
 
 async function until(what: string, pred: () => Promise<boolean>, ms = 10_000): Promise<void> {
