@@ -212,25 +212,28 @@ Deno.test("cluster: garbage on the port closes that connection only", opts, asyn
     const [a, b] = nodes;
     await a.run(`await Counter.spawn({ name: "sturdy" });`);
     const [host, port] = a.addr.split(":");
-    const payloads: Uint8Array[] = [
-      crypto.getRandomValues(new Uint8Array(4096)),
-      new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]), // a frame claiming 4 GiB
-      new Uint8Array([0, 0, 0, 20, 1, 2, 3]), // truncated, then the connection closes
-      new Uint8Array([0, 0, 0, 6, 1, 0, 0xc1, 0xc1, 0xc1, 0xc1]), // garbage msgpack
-      new Uint8Array([0, 0, 0, 2, 0x7f, 0x00]), // unknown frame kind
+    const random = crypto.getRandomValues(new Uint8Array(4096));
+    random[0] = 0xff; // the length prefix then claims more than the frame limit
+    // [bytes, whether the node must close the connection by itself]
+    const payloads: [Uint8Array, boolean][] = [
+      [random, true],
+      [new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]), true], // a frame claiming 4 GiB
+      [new Uint8Array([0, 0, 0, 20, 1, 2, 3]), false], // truncated: the node waits (frame timeout)
+      [new Uint8Array([0, 0, 0, 6, 1, 0, 0xc1, 0xc1, 0xc1, 0xc1]), true], // garbage msgpack
+      [new Uint8Array([0, 0, 0, 2, 0x7f, 0x00]), true], // unknown frame kind
     ];
-    for (const p of payloads) {
+    for (const [p, mustClose] of payloads) {
       const conn = await Deno.connect({ hostname: host, port: Number(port) });
       await conn.write(p).catch(() => {});
       const buf = new Uint8Array(64);
       const closed = await Promise.race([
-        conn.read(buf).then(() => true, () => true),
-        new Promise((r) => setTimeout(() => r(false), 2000)),
+        conn.read(buf).then((n) => n === null, () => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
       ]);
       try {
         conn.close();
       } catch { /* closed by the peer */ }
-      void closed;
+      assert.equal(closed, mustClose, `payload ${p.slice(0, 8)}: closed by the node`);
       // the node still serves the healthy peer
       assert.equal(
         await b.run(
