@@ -10,6 +10,7 @@
  * @module
  */
 
+import { isInternalName } from "../core/names.ts";
 import * as pul from "../mod.ts";
 import type { ActorRef } from "../core/actor_ref.ts";
 import type { ActorSystem, MemberInfo, NamedActorInfo } from "../core/system.ts";
@@ -173,7 +174,7 @@ async function joinAsObserver(s: AccessSettings): Promise<ClusterAccess> {
     members: async () => (await system.members()).filter((m) => m.nodeId !== self),
     actors: async (all) =>
       (await system.allNamedActors({ includeSystem: true })).filter((a) =>
-        all || !isSystemPath(a.path)
+        all || !isInternalName(a.path)
       ),
     // The registry is in sync: a name that is not there now is not there (no waiting).
     ref: (name, nodeId) => system.resolve(name, { nodeId }),
@@ -196,11 +197,6 @@ async function waitForRegistry(system: ActorSystem, deadline: number): Promise<v
     if (behind.length === 0) return;
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** `system/...` paths and names whose last segment starts with `_` are internal. */
-export function isSystemPath(path: string): boolean {
-  return path.startsWith("system/") || path.slice(path.lastIndexOf("/") + 1).startsWith("_");
 }
 
 function isLoopback(host: string): boolean {

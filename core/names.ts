@@ -99,3 +99,18 @@ export function normalizeName(name: string, options?: NormalizeNameOptions): str
   }
   return out;
 }
+
+/**
+ * Whether a path names a built-in actor rather than a user's: the reserved `system/` namespace,
+ * or a last segment starting with `_`. Listings (dashboard, `/actors`, the CLI) hide these
+ * unless asked.
+ *
+ * @example
+ * ```ts
+ * import { isInternalName } from "@pulsing/pulsing/core";
+ * console.log(isInternalName("system/core"), isInternalName("actors/counter")); // true false
+ * ```
+ */
+export function isInternalName(path: string): boolean {
+  return path.startsWith("system/") || path.slice(path.lastIndexOf("/") + 1).startsWith("_");
+}

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { ActorSystem, MAX_PATH_LENGTH, MAX_SEGMENT_LENGTH, normalizeName } from "./mod.ts";
+import {
+  ActorSystem,
+  isInternalName,
+  MAX_PATH_LENGTH,
+  MAX_SEGMENT_LENGTH,
+  normalizeName,
+} from "./mod.ts";
 
 function rejects(name: string, pattern: RegExp): void {
   assert.throws(() => normalizeName(name), (e: unknown) => {
@@ -75,4 +81,11 @@ Deno.test("spawn validates names and reports duplicates", async () => {
   );
   assert.deepEqual(system.localActorNames(), ["actors/dup"]);
   await system.shutdown();
+});
+
+Deno.test("isInternalName: the system namespace and _-prefixed last segments", () => {
+  assert.equal(isInternalName("system/core"), true);
+  assert.equal(isInternalName("queues/q/_hidden"), true);
+  assert.equal(isInternalName("actors/counter"), false);
+  assert.equal(isInternalName("actors/sys_tem"), false);
 });

@@ -40,6 +40,7 @@ import type { Context } from "hono";
 import type { ActorRef } from "../core/actor_ref.ts";
 import { isStreamLike } from "../core/actor_stream.ts";
 import type { ActorSystem } from "../core/system.ts";
+import { isInternalName } from "../core/names.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import { errorBody, type HttpErrorBody, HttpRequestError, statusOf } from "./error_status.ts";
 import { GatewayMetrics, renderMetrics } from "./metrics.ts";
@@ -178,7 +179,7 @@ export function createGatewayApp(system: ActorSystem, options: GatewayOptions = 
   app.get("/actors", async (c) => {
     const all = c.req.query("all") === "true";
     const actors = (await system.allNamedActors({ includeSystem: true })).filter((a) =>
-      all || !isSystemName(a.path)
+      all || !isInternalName(a.path)
     );
     return c.json({ actors });
   });
@@ -192,17 +193,19 @@ export function createGatewayApp(system: ActorSystem, options: GatewayOptions = 
         restarts: cell.restarts,
       });
     }
-    const actors = (await system.allNamedActors()).filter((a) => !isSystemName(a.path)).map((a) => {
-      const g = metrics.actors.get(a.path);
-      let errors = 0;
-      if (g) { for (const n of g.errors.values()) errors += n; }
-      return {
-        path: a.path,
-        instances: a.instances,
-        local: local.get(a.path) ?? null,
-        gateway: g ? { ok: g.ok, errors } : null,
-      };
-    });
+    const actors = (await system.allNamedActors()).filter((a) => !isInternalName(a.path)).map(
+      (a) => {
+        const g = metrics.actors.get(a.path);
+        let errors = 0;
+        if (g) { for (const n of g.errors.values()) errors += n; }
+        return {
+          path: a.path,
+          instances: a.instances,
+          local: local.get(a.path) ?? null,
+          gateway: g ? { ok: g.ok, errors } : null,
+        };
+      },
+    );
     return c.json({
       nodeId: system.nodeId.value,
       addr: system.addr,
@@ -462,10 +465,6 @@ function clampTimeout(v: string | null, dflt: number): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new HttpRequestError(400, `Invalid timeout: ${v}`);
   return Math.min(n, MAX_TIMEOUT);
-}
-
-function isSystemName(path: string): boolean {
-  return path.startsWith("system/") || path.slice(path.lastIndexOf("/") + 1).startsWith("_");
 }
 
 function routeOf(path: string): string {

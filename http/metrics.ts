@@ -14,6 +14,7 @@
  */
 
 import type { ActorSystem } from "../core/system.ts";
+import { isInternalName } from "../core/names.ts";
 
 /** Histogram bucket upper bounds, in seconds (a gateway call costs ~100 µs and up). */
 export const LATENCY_BUCKETS: readonly number[] = [
@@ -140,7 +141,7 @@ export async function renderMetrics(system: ActorSystem, m: GatewayMetrics): Pro
   out.push(`pulsing_actors ${system.actorCount}`);
 
   // user actors only: built-in `system/...` actors are not the operator's concern here
-  const cells = [...system.localNamedCells()].filter((c) => !c.name!.startsWith("system/"));
+  const cells = [...system.localNamedCells()].filter((c) => !isInternalName(c.name!));
   head("pulsing_named_actors", "gauge", "Named actors running on this node.");
   out.push(`pulsing_named_actors ${cells.length}`);
   head("pulsing_actor_messages_total", "counter", "Messages handled by each local named actor.");
