@@ -44,6 +44,7 @@ import type { ZeroCopyMode } from "../core/zerocopy.ts";
 import { decodeValue, PreEncoded, ProtocolError, ValueEncoder } from "../streams/codec.ts";
 import type { DecodeOptions } from "../streams/codec.ts";
 import { DEFAULT_FRAME_LIMITS, FrameDecoder, FrameWriter } from "../streams/frame.ts";
+import { BytePool } from "../streams/pool.ts";
 import type { FrameLimits } from "../streams/frame.ts";
 
 const K_ASK = 1;
@@ -65,7 +66,28 @@ const MAX_BATCH_ITEMS = 256;
 export interface ServedRequest {
   /** Aborts when the caller cancels, times out, or the connection closes. */
   readonly signal: AbortSignal;
+  /**
+   * Lend this request's big byte segments (the `Uint8Array`s of 64 KiB or more in its body)
+   * instead of giving them away: once the handler's result has settled and its reply has been
+   * written, they go back to the receive pool ({@linkcode receivePool}) and are detached, so the
+   * next big message reuses their memory instead of allocating fresh pages. Only for a handler
+   * that does not keep them (nor views of them) past its result. A streamed reply keeps them
+   * (they stay owned).
+   */
+  lendBytes(): void;
 }
+
+/**
+ * The process-wide pool that big received byte segments are allocated from (and lent ones go
+ * back to; see {@linkcode ServedRequest.lendBytes}). Holds at most 64 MiB of free buffers.
+ *
+ * @example
+ * ```ts
+ * import { receivePool } from "./rpc.ts";
+ * console.log(receivePool.freeBytes); // 0 until a lent request completes
+ * ```
+ */
+export const receivePool: BytePool = new BytePool();
 
 /** What a connection calls for the requests its peer sends. */
 export interface RpcHandler {
@@ -493,9 +515,29 @@ class Served implements ServedRequest {
   streaming = false;
   wake: (() => void) | undefined = undefined;
   iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined = undefined;
+  /** The request's raw segments, when it had any. */
+  segments: Uint8Array[] | undefined = undefined;
+  lent = false;
 
   constructor(credit: number) {
     this.credit = credit;
+  }
+
+  lendBytes(): void {
+    this.lent = true;
+  }
+
+  /** Give lent segments back to the pool (once). */
+  release(): void {
+    const segs = this.segments;
+    if (segs === undefined || !this.lent) return;
+    this.segments = undefined;
+    for (let i = 0; i < segs.length; i++) receivePool.give(segs[i]);
+  }
+
+  /** What to run once the reply is written: the release, for a lent request. */
+  get releaser(): (() => void) | undefined {
+    return this.lent && this.segments !== undefined ? () => this.release() : undefined;
   }
 
   /** Created on first use, so a handler that never reads it costs nothing. */
@@ -600,7 +642,7 @@ export class RpcConnection {
       this.#lastActivity = Date.now();
       return conn.write(chunks);
     }, options);
-    this.#decoder = new FrameDecoder(this.#onMessage, options);
+    this.#decoder = new FrameDecoder(this.#onMessage, options, receivePool);
     conn.start(this.#onData, this.#onConnClose, {
       target: () => this.#closed ? undefined : this.#decoder.readTarget(),
       placed: (n) => {
@@ -826,16 +868,28 @@ export class RpcConnection {
    * Send a reply; if it cannot be encoded or framed, send that error instead.
    * @returns Whether the value itself was sent.
    */
-  #sendReply(kind: number, id: number, value: unknown, lane?: unknown): boolean {
+  #sendReply(
+    kind: number,
+    id: number,
+    value: unknown,
+    lane?: unknown,
+    done?: () => void,
+  ): boolean {
     try {
       this.#checkForce(value);
-      this.#send([kind, id, value], lane);
+      // `done` runs once the reply is written (or failed): the value may hold views of the
+      // request's lent bytes until then
+      this.#send([kind, id, value], lane, done);
       return true;
     } catch (e) {
       if (!this.#closed) {
         const k = kind === K_ITEM || kind === K_ITEMS ? K_SERROR : K_ERROR;
-        this.#send([k, id, errorToWire(e)], lane);
+        try {
+          this.#send([k, id, errorToWire(e)], lane, done);
+          return false;
+        } catch { /* fall through */ }
       }
+      done?.();
       return false;
     }
   }
@@ -995,7 +1049,7 @@ export class RpcConnection {
     const id = m[1];
     switch (m[0]) {
       case K_ASK:
-        return this.#onAsk(id, m[2], m[3], m[4]);
+        return this.#onAsk(id, m[2], m[3], m[4], segments);
       case K_TELL:
         return this.#onTell(m[2], m[3]);
       case K_RESULT: {
@@ -1112,7 +1166,13 @@ export class RpcConnection {
     }
   }
 
-  #onAsk(id: number, head: unknown, body: unknown, credit: unknown): void {
+  #onAsk(
+    id: number,
+    head: unknown,
+    body: unknown,
+    credit: unknown,
+    segments: Uint8Array[],
+  ): void {
     if (this.#served.has(id)) throw new ProtocolError(`duplicate request id ${id}`);
     if (typeof credit !== "number" || !(credit >= 1)) {
       throw new ProtocolError(`bad initial credit ${String(credit)}`);
@@ -1134,6 +1194,7 @@ export class RpcConnection {
       return;
     }
     const s = new Served(credit);
+    if (segments.length > 0) s.segments = segments;
     this.#served.set(id, s);
     let r: unknown;
     try {
@@ -1149,8 +1210,11 @@ export class RpcConnection {
 
   #reply(id: number, s: Served, v: unknown): void {
     if (v instanceof ActorStream) v = new StreamReply(v);
+    // a stream may go on using the request's bytes: they stay owned
+    if (v instanceof StreamReply) s.lent = false;
     if (s.cancelled || this.#served.get(id) !== s) {
       if (v instanceof StreamReply) closeSource(v.source, this.#log);
+      else s.release();
       return;
     }
     if (v instanceof StreamReply) {
@@ -1176,13 +1240,20 @@ export class RpcConnection {
       return;
     }
     this.#served.delete(id);
-    this.#sendReply(K_RESULT, id, v);
+    this.#sendReply(K_RESULT, id, v, undefined, s.releaser);
   }
 
   #replyError(id: number, s: Served, e: unknown): void {
-    if (s.cancelled || this.#served.get(id) !== s) return;
+    if (s.cancelled || this.#served.get(id) !== s) {
+      s.release();
+      return;
+    }
     this.#served.delete(id);
-    this.#send([K_ERROR, id, errorToWire(e)]);
+    try {
+      this.#send([K_ERROR, id, errorToWire(e)], undefined, s.releaser);
+    } catch {
+      s.release();
+    }
   }
 
   /**

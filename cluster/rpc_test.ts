@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RpcConnection, RpcStream, StreamReply } from "./rpc.ts";
+import { receivePool, RpcConnection, RpcStream, StreamReply } from "./rpc.ts";
 import type { RpcHandler, RpcOptions } from "./rpc.ts";
 import { DenoTcpTransport } from "./transport/deno_tcp.ts";
 import { NodeNetTransport } from "./transport/node_net.ts";
@@ -577,6 +577,47 @@ Deno.test("rpc: AskOptions.settle maps replies, errors and early rejections befo
     ac.abort(new Error("aborted"));
     await assert.rejects(p.client.ask("x", null, { settle, signal: ac.signal }), /mapped: aborted/);
     assert.deepEqual(seen, ["ok", "fail", "fail"]);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("rpc: lent request bytes are reused for the next big message and detached after the reply", async () => {
+  const kept: Uint8Array[] = [];
+  const p = await pair(defaultTransport(), {
+    onAsk: (head, body, req) => {
+      const [bytes] = body as [Uint8Array];
+      if (head !== "own") req.lendBytes();
+      kept.push(bytes);
+      let sum = 0;
+      for (let i = 0; i < bytes.length; i += 4096) sum += bytes[i];
+      // "echo" returns the lent bytes themselves: they must be written before they go back
+      return head === "echo" ? bytes : sum;
+    },
+    onTell: () => {},
+  });
+  try {
+    const size = 1 << 20;
+    const payload = (fill: number) => {
+      const b = new Uint8Array(size);
+      for (let i = 0; i < size; i += 4096) b[i] = fill;
+      return b;
+    };
+    const reused0 = receivePool.reused;
+    assert.equal(await p.client.ask("lend", [payload(1)]), 256);
+    assert.equal(kept[0].byteLength, 0, "a lent buffer is detached once the reply is written");
+    assert.equal(await p.client.ask("lend", [payload(2)]), 512);
+    assert.ok(receivePool.reused > reused0, "the second message reuses the first one's memory");
+    const echoed = await p.client.ask("echo", [payload(3)]) as Uint8Array;
+    assert.equal(echoed.length, size);
+    assert.equal(echoed[4096], 3, "bytes returned as the reply arrive intact");
+    assert.equal(kept[2].byteLength, 0);
+    assert.equal(await p.client.ask("own", [payload(4)]), 1024);
+    assert.equal(kept[3].byteLength, size, "bytes of a request that did not lend stay owned");
+    assert.equal(kept[3][4096], 4);
+    // small segments never come from the pool and are never detached
+    assert.equal(await p.client.ask("lend", [new Uint8Array(100).fill(5)]), 5);
+    assert.equal(kept[4].byteLength, 100);
   } finally {
     await p.close();
   }

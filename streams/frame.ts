@@ -23,6 +23,7 @@
  * @module
  */
 
+import type { BytePool } from "./pool.ts";
 import { ProtocolError } from "./codec.ts";
 
 export { ProtocolError };
@@ -111,6 +112,7 @@ export class FrameDecoder {
   #partialBytes = 0;
   #error: ProtocolError | undefined;
   #frames = 0;
+  readonly #pool: BytePool | undefined;
 
   /**
    * Create a decoder.
@@ -118,10 +120,13 @@ export class FrameDecoder {
    * @param onMessage Called synchronously, from inside {@linkcode FrameDecoder.push}, for every
    *   complete message.
    * @param limits Size limits (see {@linkcode FrameLimits}).
+   * @param pool Where the segments of big (chunked) messages are allocated: each one is then a
+   *   buffer of the pool's, which the receiver may {@linkcode BytePool.give} back when done.
    */
-  constructor(onMessage: MessageHandler, limits?: FrameLimits) {
+  constructor(onMessage: MessageHandler, limits?: FrameLimits, pool?: BytePool) {
     this.#onMessage = onMessage;
     this.#limits = limitsOf(limits);
+    this.#pool = pool;
   }
 
   /** Bytes currently allocated for big messages being reassembled. */
@@ -357,7 +362,8 @@ export class FrameDecoder {
       );
     }
     const parts: Uint8Array[] = [new Uint8Array(metaLen)];
-    for (const s of lens) parts.push(new Uint8Array(s));
+    const pool = this.#pool;
+    for (const s of lens) parts.push(pool === undefined ? new Uint8Array(s) : pool.take(s));
     const pm: Partial = { parts, total, filled: 0, part: 0, offset: 0 };
     this.#partialBytes += total;
     if (total === 0) {
