@@ -34,6 +34,10 @@
  * @module
  */
 
+// ArrayBuffer.prototype.transfer: Deno 1.38+, Node 21+ (without it nothing is ever lent back)
+const HAS_TRANSFER = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer ===
+  "function";
+
 /** Options of {@linkcode BytePool}. */
 export interface BytePoolOptions {
   /** Smallest buffer worth pooling, bytes (default 65536). Smaller ones are plain allocations. */
@@ -118,7 +122,7 @@ export class BytePool {
    */
   give(buf: Uint8Array): boolean {
     const ab = buf.buffer;
-    if (!(ab instanceof ArrayBuffer) || !this.#out.has(ab)) return false;
+    if (!(ab instanceof ArrayBuffer) || !this.#out.has(ab) || !HAS_TRANSFER) return false;
     this.#out.delete(ab);
     if (ab.detached) return false;
     // detach the receiver's views whether or not the memory is kept: a lent buffer kept past
