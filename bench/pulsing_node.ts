@@ -28,6 +28,7 @@
  * @module
  */
 
+import process from "node:process";
 import * as pul from "../mod.ts";
 import {
   FULL_WORKLOAD,
@@ -59,6 +60,11 @@ export const Echo = pul.remote(
     async hang(ms: number): Promise<number> {
       await new Promise((r) => setTimeout(r, ms));
       return ms;
+    }
+    /** This process's CPU time so far, µs (user + system): per-message CPU figures. */
+    cpu(): number {
+      const u = process.cpuUsage();
+      return u.user + u.system;
     }
     /** Streams `n` small strings. */
     async *items(n: number): AsyncGenerator<string> {
@@ -129,13 +135,24 @@ async function pipeline(echo: EchoProxy, wl: Workload): Promise<Record<string, n
   await new Promise((r) => setTimeout(r, wl.pipelineWarmupMs));
   const d0 = done;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const s0 = await echo.cpu();
   phase = 1;
   await new Promise((r) => setTimeout(r, wl.pipelineMs));
+  const s1 = await echo.cpu();
+  const c1 = process.cpuUsage();
   const d1 = done;
   const t1 = performance.now();
   phase = 2;
   await Promise.all(loops);
-  return { msgs_per_s: (d1 - d0) / ((t1 - t0) / 1000) };
+  const n = d1 - d0;
+  return {
+    msgs_per_s: n / ((t1 - t0) / 1000),
+    // CPU per message over the window, all threads (JS, I/O, GC): insensitive to what else the
+    // machine runs, unlike msgs/s
+    server_cpu_us: (s1 - s0) / n,
+    client_cpu_us: (c1.user - c0.user + c1.system - c0.system) / n,
+  };
 }
 
 async function bulk(
