@@ -1,0 +1,83 @@
+/**
+ * CPU per remote ask, both sides together: two nodes in one process talking over loopback TCP
+ * (the default transport), `--inflight` asks kept in flight through a `pul.remote` proxy, for
+ * `--ms` milliseconds. Prints asks/s and the process's CPU µs per ask (all threads: JS, I/O,
+ * GC). One process means one event loop does both sides' work, so this is not a throughput
+ * figure (`bench/compare.ts` is); it is a stable measure of per-message work for A/B runs,
+ * much less sensitive to other load on the machine than msgs/s.
+ *
+ * ```sh
+ * deno run -A bench/wire_cpu.ts [--inflight 64] [--ms 3000] [--payload tiny|1m]
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+import * as pul from "../mod.ts";
+import { ActorSystem } from "../core/system.ts";
+import { startClusterNode } from "../cluster/node.ts";
+import { parseFlags } from "./_workload.ts";
+import { args, exit, printJson } from "./_rt.ts";
+
+const Echo = pul.remote(
+  class WireCpuEcho {
+    echo<T>(x: T): T {
+      return x;
+    }
+    ack(b: Uint8Array): number {
+      return b.byteLength;
+    }
+  },
+  { name: "WireCpuEcho" },
+);
+
+const f = parseFlags(args());
+const inflight = Number(f.inflight ?? 64);
+const ms = Number(f.ms ?? 3000);
+const big = f.payload === "1m";
+
+const a = new ActorSystem();
+const na = await startClusterNode(a, { addr: "127.0.0.1:0" });
+const b = new ActorSystem();
+await startClusterNode(b, { addr: "127.0.0.1:0", seeds: [na.addr] });
+await Echo.spawn({ name: "wire-cpu-echo", system: a });
+const echo = await Echo.resolve("wire-cpu-echo", { system: b, timeout: 5000 });
+
+const TINY = { x: "0123456789abcdef" };
+const BIG = new Uint8Array(1 << 20);
+let done = 0;
+let stop = false;
+const loop = async () => {
+  while (!stop) {
+    if (big) await echo.ack(BIG);
+    else await echo.echo(TINY);
+    done++;
+  }
+};
+const loops = Array.from({ length: big ? 1 : inflight }, loop);
+await new Promise((r) => setTimeout(r, 500));
+const d0 = done;
+const c0 = process.cpuUsage();
+const t0 = performance.now();
+await new Promise((r) => setTimeout(r, ms));
+const n = done - d0;
+const c1 = process.cpuUsage();
+const t1 = performance.now();
+stop = true;
+await Promise.all(loops);
+const cpu = c1.user - c0.user + c1.system - c0.system;
+printJson({
+  kind: "wire_cpu",
+  metrics: {
+    asks_per_s: n / ((t1 - t0) / 1000),
+    cpu_us_per_ask: cpu / n,
+    user_us_per_ask: (c1.user - c0.user) / n,
+    sys_us_per_ask: (c1.system - c0.system) / n,
+  },
+});
+await Promise.race([
+  Promise.all([b.shutdown(), a.shutdown()]),
+  new Promise((r) => setTimeout(r, 300)),
+]);
+exit(0);
