@@ -40,9 +40,57 @@ interface Envelope {
   reject: ((e: unknown) => void) | undefined;
 }
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
+/**
+ * A caller waiting on a running async handler: a node of the cell's intrusive in-flight list
+ * (O(1) link and unlink, no Set entry). `resolve` is cleared once the caller is answered, by the
+ * handler settling or by `terminate` failing it, whichever comes first.
+ */
+class Pending {
+  resolve: ((v: unknown) => void) | undefined;
+  reject: ((e: unknown) => void) | undefined;
+  prev: Pending | undefined = undefined;
+  next: Pending | undefined = undefined;
+  constructor(resolve: (v: unknown) => void, reject: (e: unknown) => void) {
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+}
+
+// The resolvers of the promise `new Promise(capture)` just made: one shared executor instead of
+// a closure per call (the executor runs synchronously inside the constructor, so no call can
+// interleave between the constructor and the read of these two).
+let capturedResolve: ((v: unknown) => void) | undefined;
+let capturedReject: ((e: unknown) => void) | undefined;
+function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/**
+ * The async handler that runs alone (no other one in flight): its caller's resolvers, and the
+ * two handlers that answer it, made once per cell instead of once per call. While it runs,
+ * another async handler takes the general path (a `Pending` node and closures of its own), so
+ * the shared handlers always know whom they answer.
+ */
+interface Solo {
+  resolve: ((v: unknown) => void) | undefined;
+  reject: ((e: unknown) => void) | undefined;
+  serial: boolean;
+  readonly ok: (v: unknown) => void;
+  readonly err: (e: unknown) => void;
+}
+
+/**
+ * The fast method-call protocol of the core's own dispatcher (`ServiceActor`): like
+ * `CALL_METHOD`, but it returns the method's result as is and a thenable result always runs
+ * detached (no `Detached` wrapper per call). Internal.
+ */
+export const CALL_DIRECT: unique symbol = Symbol("pulsing.callDirect");
+
+/** What `CALL_DIRECT` names. */
+export interface DirectDispatcher {
+  /** Run `method(...args)` and return what it returned (a thenable runs detached). */
+  [CALL_DIRECT](method: string, args: unknown[], ctx: ActorContext): unknown;
 }
 
 /**
@@ -115,8 +163,12 @@ export class ActorCell implements ActorContext {
   #qHead = 0;
   /** State (low bits) | BUSY | DRAIN. */
   #f = STARTING;
-  /** Async handlers running (kept apart from the extras: every async call uses it). */
-  #inflight: Set<Pending> | undefined;
+  /** Callers waiting on running async handlers (list head; kept apart from the extras). */
+  #inflight: Pending | undefined;
+  /** How many async handlers are running (the list above plus the solo one). */
+  #inflightN = 0;
+  /** The solo async handler's state (made on the first async handler). */
+  #solo: Solo | undefined;
   #x: Extras | undefined;
 
   /** Create a cell (internal: use `ActorSystem.spawn`). */
@@ -337,72 +389,162 @@ export class ActorCell implements ActorContext {
     });
   }
 
-  #invoke(kind: number, msg: unknown, args: unknown[] | undefined): unknown {
+  /**
+   * A method call (what proxies and `LocalActorRef.call` use): `send(CALL, ...)` with a shortcut
+   * for the common case, an idle actor whose dispatcher is the core's own (`CALL_DIRECT`).
+   */
+  call(method: string, args: unknown[]): Promise<unknown> {
+    const a = this.#actor;
+    if (
+      (this.#f & (STATE | BUSY)) !== RUNNING ||
+      (this.#q !== undefined && this.#qHead !== this.#q.length)
+    ) return this.send(CALL, method, args);
+    const direct = (a as Partial<DirectDispatcher>)[CALL_DIRECT];
+    if (direct === undefined) return this.#runNow(CALL, method, args);
+    this.#f |= BUSY;
     this.handled++;
-    const a = this.#actor!;
-    if (kind === CALL) {
-      const d = (a as Partial<MethodDispatcher>)[CALL_METHOD];
-      if (typeof d === "function") return d.call(a, msg as string, args!, this);
-      return a.receive(new MethodCall(msg as string, args!), this);
+    let r: unknown;
+    try {
+      r = direct.call(a, method, args, this);
+    } catch (e) {
+      this.#f &= ~BUSY;
+      this.#countError();
+      this.#afterRun();
+      return Promise.reject(toPulsingError(e, this.label));
     }
-    return a.receive(msg, this);
+    this.#f &= ~BUSY;
+    this.#afterRun();
+    if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
+      return this.#track(r as Promise<unknown>, false);
+    }
+    return Promise.resolve(wrapReply(r, this));
   }
 
   #runNow(kind: number, msg: unknown, args: unknown[] | undefined): Promise<unknown> {
     this.#f |= BUSY;
+    this.handled++;
+    const a = this.#actor!;
     let r: unknown;
+    let detached = false;
     try {
-      r = this.#invoke(kind, msg, args);
+      if (kind === CALL) {
+        const direct = (a as Partial<DirectDispatcher>)[CALL_DIRECT];
+        if (direct !== undefined) {
+          r = direct.call(a, msg as string, args!, this);
+          detached = true;
+        } else {
+          const d = (a as Partial<MethodDispatcher>)[CALL_METHOD];
+          r = typeof d === "function"
+            ? d.call(a, msg as string, args!, this)
+            : a.receive(new MethodCall(msg as string, args!), this);
+          if (r instanceof Detached) {
+            this.#f &= ~BUSY;
+            this.#afterRun();
+            return this.#settle(kind, this.#track(r.promise, false));
+          }
+        }
+      } else {
+        r = a.receive(msg, this);
+      }
     } catch (e) {
       this.#f &= ~BUSY;
       this.#countError();
       this.#afterRun();
       return kind === TELL ? Promise.resolve() : Promise.reject(toPulsingError(e, this.label));
     }
-    if (r instanceof Detached) {
-      this.#f &= ~BUSY;
-      this.#afterRun();
-      const p = this.#track(r.promise);
-      if (kind === TELL) {
-        p.catch(() => {});
-        return Promise.resolve();
-      }
-      return p;
-    }
     if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
-      const p = this.#track(r as Promise<unknown>, true);
-      if (kind === TELL) {
-        p.catch(() => {});
-        return Promise.resolve();
+      if (detached) {
+        this.#f &= ~BUSY;
+        this.#afterRun();
       }
-      return p;
+      return this.#settle(kind, this.#track(r as Promise<unknown>, !detached));
     }
     this.#f &= ~BUSY;
     this.#afterRun();
     return kind === TELL ? Promise.resolve() : Promise.resolve(wrapReply(r, this));
   }
 
-  /** Follow a running async handler; `serial` keeps the actor busy until it settles. */
-  #track(p: Promise<unknown>, serial = false): Promise<unknown> {
-    const set = (this.#inflight ??= new Set());
-    return new Promise((resolve, reject) => {
-      const d: Pending = { resolve, reject };
-      set.add(d);
-      p.then((v) => {
-        if (serial) this.#serialDone();
-        if (set.delete(d)) {
-          if (set.size === 0) this.#x?.idle?.();
-          resolve(wrapReply(v, this));
-        }
-      }, (e) => {
-        if (serial) this.#serialDone();
-        this.#countError();
-        if (set.delete(d)) {
-          if (set.size === 0) this.#x?.idle?.();
-          reject(toPulsingError(e, this.label));
-        }
-      });
-    });
+  /** A tell does not wait for an async handler (and does not see its failure). */
+  #settle(kind: number, p: Promise<unknown>): Promise<unknown> {
+    if (kind !== TELL) return p;
+    p.catch(() => {});
+    return Promise.resolve();
+  }
+
+  /**
+   * Follow a running async handler; `serial` keeps the actor busy until it settles. The caller
+   * gets a promise of its own, linked into the in-flight list, so that `terminate` can fail it
+   * even if the handler never settles.
+   */
+  #track(p: PromiseLike<unknown>, serial: boolean): Promise<unknown> {
+    const q = new Promise(capture);
+    // Nothing else in flight and a native promise (settles once): the shared handlers.
+    if (this.#inflightN === 0 && p instanceof Promise) {
+      const s = this.#solo ??= this.#newSolo();
+      s.resolve = capturedResolve;
+      s.reject = capturedReject;
+      capturedResolve = capturedReject = undefined;
+      s.serial = serial;
+      this.#inflightN = 1;
+      p.then(s.ok, s.err);
+      return q;
+    }
+    const d = new Pending(capturedResolve!, capturedReject!);
+    capturedResolve = capturedReject = undefined;
+    const head = this.#inflight;
+    if (head !== undefined) {
+      head.prev = d;
+      d.next = head;
+    }
+    this.#inflight = d;
+    this.#inflightN++;
+    p.then(
+      (v) => this.#done(d, serial, v, false),
+      (e) => this.#done(d, serial, e, true),
+    );
+    return q;
+  }
+
+  #newSolo(): Solo {
+    return {
+      resolve: undefined,
+      reject: undefined,
+      serial: false,
+      ok: (v) => this.#soloDone(v, false),
+      err: (e) => this.#soloDone(e, true),
+    };
+  }
+
+  /** The solo async handler settled: answer its caller unless `terminate` already failed it. */
+  #soloDone(v: unknown, failed: boolean): void {
+    const s = this.#solo!;
+    if (s.serial) this.#serialDone();
+    if (failed) this.#countError();
+    const resolve = s.resolve;
+    if (resolve === undefined) return;
+    const reject = s.reject!;
+    s.resolve = s.reject = undefined;
+    if (--this.#inflightN === 0) this.#x?.idle?.();
+    if (failed) reject(toPulsingError(v, this.label));
+    else resolve(wrapReply(v, this));
+  }
+
+  /** An async handler settled: answer its caller unless `terminate` already failed it. */
+  #done(d: Pending, serial: boolean, v: unknown, failed: boolean): void {
+    if (serial) this.#serialDone();
+    if (failed) this.#countError();
+    const resolve = d.resolve;
+    if (resolve === undefined) return;
+    const reject = d.reject!;
+    d.resolve = d.reject = undefined;
+    const prev = d.prev, next = d.next;
+    if (prev !== undefined) prev.next = next;
+    else this.#inflight = next;
+    if (next !== undefined) next.prev = prev;
+    d.prev = d.next = undefined;
+    if (--this.#inflightN === 0) this.#x?.idle?.();
+    if (failed) reject(toPulsingError(v, this.label));
+    else resolve(wrapReply(v, this));
   }
 
   #serialDone(): void {
@@ -495,8 +637,7 @@ export class ActorCell implements ActorContext {
     if (w) { for (const env of w) env.reject!(err); }
     // Tell running work at once (ctx.signal), so that it can end within the grace period.
     x.abort?.abort(err);
-    const inflight = this.#inflight;
-    if (inflight && inflight.size > 0) {
+    if (this.#inflightN > 0) {
       if (graceMs > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await new Promise<void>((resolve) => {
@@ -505,8 +646,24 @@ export class ActorCell implements ActorContext {
         });
         clearTimeout(timer);
       }
-      for (const d of inflight) d.reject(err);
-      inflight.clear();
+      // Whatever is still running now fails its caller (its late result is dropped).
+      const s = this.#solo;
+      if (s !== undefined && s.reject !== undefined) {
+        const reject = s.reject;
+        s.resolve = s.reject = undefined;
+        reject(err);
+      }
+      let d = this.#inflight;
+      this.#inflight = undefined;
+      this.#inflightN = 0;
+      while (d !== undefined) {
+        const reject = d.reject!;
+        const next = d.next;
+        d.resolve = d.reject = undefined;
+        d.prev = d.next = undefined;
+        reject(err);
+        d = next;
+      }
     }
     const a = this.#actor;
     if (a && wasRunning && typeof a.onStop === "function") {
@@ -575,7 +732,7 @@ export class LocalActorRef extends ActorRef {
   }
   /** Call a method by name. */
   call(method: string, args: unknown[], options?: CallOptions): Promise<unknown> {
-    const p = this.#cell.send(CALL, method, args);
+    const p = this.#cell.call(method, args);
     return options === undefined
       ? p
       : withCallOptions(p, options, `call ${this.#cell.label}.${method}`);

@@ -418,3 +418,76 @@ Deno.test("cell counts handled messages and errors (sync throws and async reject
   assert.equal(cell.errors, 2);
   await system.shutdown();
 });
+
+Deno.test("overlapping async calls each get their own answer, in any completion order", async () => {
+  // The first async call in flight is followed by the cell's shared handlers, the others by
+  // their own: answers and errors must still reach the right callers.
+  const system = await pul.actorSystem({ logger: () => {} });
+  const g = gate();
+  const Svc = pul.remote(
+    class Overlap {
+      async held(v: string): Promise<string> {
+        await g.promise;
+        return v;
+      }
+      async soon(v: string): Promise<string> {
+        await tick(1);
+        return v;
+      }
+      async fail(why: string): Promise<never> {
+        await tick(2);
+        throw new TypeError(why);
+      }
+    },
+  );
+  const s = await Svc.spawn({ system });
+  const a = s.held("a");
+  const b = s.soon("b");
+  const c = s.fail("c failed");
+  const d = s.held("d");
+  assert.equal(await b, "b");
+  await assert.rejects(
+    c,
+    (e: Error) => e instanceof pul.PulsingActorError && /c failed/.test(e.message),
+  );
+  assert.equal(await settled(a), false);
+  g.open();
+  assert.deepEqual(await Promise.all([a, d]), ["a", "d"]);
+  // Nothing in flight again: the next calls take the shared handlers, then the others.
+  assert.equal(await s.soon("e"), "e");
+  await assert.rejects(s.fail("f failed"), /f failed/);
+  const [x, y] = await Promise.all([s.soon("x"), s.soon("y")]);
+  assert.deepEqual([x, y], ["x", "y"]);
+  const cell = system.localCell(pul.refOf(s).actorId.toString());
+  assert.equal(cell?.errors, 2);
+  await system.shutdown();
+});
+
+Deno.test("shutdown fails a hung async call whether or not other calls overlap it", async () => {
+  const system = await pul.actorSystem();
+  const never = new Promise<never>(() => {});
+  const Svc = pul.remote(
+    class Hung {
+      async wait(): Promise<number> {
+        await never;
+        return 1;
+      }
+      async quick(): Promise<number> {
+        await tick(1);
+        return 2;
+      }
+    },
+  );
+  const alone = await Svc.spawn({ system });
+  const crowded = await Svc.spawn({ system });
+  const calls = [alone.wait(), crowded.quick(), crowded.wait(), crowded.wait()];
+  const outcome = Promise.allSettled(calls);
+  await tick(5);
+  await system.shutdown({ graceMs: 20 });
+  const [r0, r1, r2, r3] = await outcome;
+  assert.equal(r1.status, "fulfilled");
+  for (const r of [r0, r2, r3]) {
+    assert.equal(r.status, "rejected");
+    assert.match((r as PromiseRejectedResult).reason.message, /Actor stopped/);
+  }
+});

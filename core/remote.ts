@@ -19,6 +19,7 @@ import {
   Detached,
   type MethodDispatcher,
 } from "./actor.ts";
+import { CALL_DIRECT, type DirectDispatcher } from "./actor_cell.ts";
 import type { ActorRef, CallOptions } from "./actor_ref.ts";
 import { ActorStream } from "./actor_stream.ts";
 import { PulsingRuntimeError } from "./errors.ts";
@@ -260,7 +261,7 @@ function isCallableName(name: string): boolean {
  * Wraps an object so that its public methods can be called as actor messages (what
  * `pul.remote` and `pul.mount` spawn). Internal.
  */
-export class ServiceActor implements Actor, MethodDispatcher {
+export class ServiceActor implements Actor, MethodDispatcher, DirectDispatcher {
   /** The user object. */
   readonly instance: object;
   /** The method cache of the instance's prototype, shared by all its actors (set on first call). */
@@ -289,8 +290,16 @@ export class ServiceActor implements Actor, MethodDispatcher {
   metadata(): Record<string, string> {
     return (this.instance as Partial<Actor>).metadata?.() ?? {};
   }
-  /** Look up and run a method. */
+  /** Look up and run a method (an async one runs detached). */
   [CALL_METHOD](method: string, args: unknown[], ctx: ActorContext): unknown {
+    const r = this[CALL_DIRECT](method, args, ctx);
+    if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
+      return new Detached(r as Promise<unknown>);
+    }
+    return r;
+  }
+  /** Look up and run a method; return its result as is (the cell's fast path). */
+  [CALL_DIRECT](method: string, args: unknown[], ctx: ActorContext): unknown {
     const inst = this.instance;
     let fn: AnyFunction | null | undefined;
     if (Object.hasOwn(inst, method)) {
@@ -311,9 +320,7 @@ export class ServiceActor implements Actor, MethodDispatcher {
           : `Invalid method '${method}': private, reserved or not a method`,
       );
     }
-    const r = fn.apply(inst, args);
-    if (r !== null && typeof r === "object" && typeof r.then === "function") return new Detached(r);
-    return r;
+    return fn.apply(inst, args);
   }
 }
 
