@@ -1039,10 +1039,10 @@ export class RpcConnection {
     this.close(`${what}: ${errText(e)}`);
   }
 
-  #onMessage = (meta: Uint8Array, segments: Uint8Array[]): void => {
+  #onMessage = (buf: Uint8Array, segments: Uint8Array[], start: number, end: number): void => {
     if (this.#closed) return;
     this.#gotMessage = true;
-    const m = decodeValue(meta, segments, this.#decodeOptions);
+    const m = decodeValue(buf, segments, this.#decodeOptions, start, end);
     if (!Array.isArray(m) || m.length < 2 || typeof m[0] !== "number" || typeof m[1] !== "number") {
       throw new ProtocolError("message is not an [kind, id, ...] envelope");
     }

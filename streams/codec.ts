@@ -647,14 +647,14 @@ class Decoder {
     return this.#dv ??= new DataView(this.src.buffer, this.src.byteOffset, this.src.byteLength);
   }
 
-  run(src: Uint8Array, segs: Uint8Array[], maxDepth: number): unknown {
+  run(src: Uint8Array, segs: Uint8Array[], maxDepth: number, start: number, end: number): unknown {
     this.src = src;
-    this.p = 0;
-    this.end = src.length;
+    this.p = start;
+    this.end = end;
     this.segs = segs;
     this.maxDepth = Math.min(maxDepth, DEPTH_CEILING);
     this.#dv = undefined;
-    if (this.end === 0) this.fail("empty msgpack");
+    if (end <= start) this.fail("empty msgpack");
     const v = this.any(0);
     if (this.p !== this.end) this.fail("trailing bytes after msgpack value");
     return v;
@@ -994,6 +994,9 @@ let decoderBusy = false;
  *   nothing of it is kept (strings are decoded, inline binaries copied).
  * @param segments The segments, in order. Decoded byte values are these very views.
  * @param options The depth limit.
+ * @param start Where the msgpack part starts in `meta` (default 0).
+ * @param end Where it ends (default `meta.length`): `meta[start, end)` is decoded, so a caller
+ *   holding a bigger buffer needs no view of its own.
  * @returns The value.
  * @throws {ProtocolError} On malformed input, too deep nesting, unknown extension types, or
  *   segment references out of range.
@@ -1009,12 +1012,17 @@ export function decodeValue(
   meta: Uint8Array,
   segments: Uint8Array[] = [],
   options: DecodeOptions = {},
+  start = 0,
+  end: number = meta.length,
 ): unknown {
+  if (!(start >= 0 && end <= meta.length)) {
+    throw new RangeError(`msgpack range [${start}, ${end}) outside a buffer of ${meta.length}`);
+  }
   const d = decoderBusy ? new Decoder() : decoder;
   const own = d === decoder;
   if (own) decoderBusy = true;
   try {
-    return d.run(meta, segments, options.maxDepth ?? DEFAULT_MAX_DEPTH);
+    return d.run(meta, segments, options.maxDepth ?? DEFAULT_MAX_DEPTH, start, end);
   } catch (e) {
     if (e instanceof ProtocolError) throw e;
     // e.g. a RangeError from a view constructor, or a stack overflow on an absurd maxDepth

@@ -65,10 +65,17 @@ function limitsOf(l: FrameLimits | undefined): Required<FrameLimits> {
 }
 
 /**
- * Called for each complete message. `meta` may be a view into the read buffer, valid only
- * during the call; `segments` are owned by the callee (they are never reused).
+ * Called for each complete message: its msgpack part is `buf[start, end)` — `buf` may be the
+ * read buffer itself, valid only during the call (a handler that keeps the bytes copies them);
+ * `segments` are owned by the callee (they are never reused). Passing a range rather than a
+ * view saves one object per message on the hot path.
  */
-export type MessageHandler = (meta: Uint8Array, segments: Uint8Array[]) => void;
+export type MessageHandler = (
+  buf: Uint8Array,
+  segments: Uint8Array[],
+  start: number,
+  end: number,
+) => void;
 
 interface Partial {
   parts: Uint8Array[]; // meta, then the segments, each allocated at its exact size
@@ -91,7 +98,7 @@ const S_FAILED = 4;
  * ```ts
  * import { FrameDecoder, frameMessage } from "./frame.ts";
  * const got: Uint8Array[][] = [];
- * const dec = new FrameDecoder((meta, segs) => got.push([meta.slice(), ...segs]));
+ * const dec = new FrameDecoder((buf, segs, start, end) => got.push([buf.slice(start, end), ...segs]));
  * const out = frameMessage(new Uint8Array([0xc0]), [new Uint8Array([1, 2, 3])]);
  * for (const part of out.parts!) for (const byte of part) dec.push(new Uint8Array([byte]));
  * console.log(got.length, got[0][1]); // 1 Uint8Array(3) [ 1, 2, 3 ]
@@ -241,8 +248,13 @@ export class FrameDecoder {
     if (type === T_MSG) {
       if (bodyLen < 6) throw new ProtocolError(`MSG frame too short (${bodyLen} bytes)`);
       if (c.length - p >= bodyLen) {
-        // the whole frame is in this chunk: parse it in place
-        this.#msg(c.subarray(p, p + bodyLen), false);
+        // the whole frame is in this chunk: parse it in place (no view object when it has no
+        // segments, i.e. almost always)
+        if (c[p] === 0 && c[p + 1] === 0) {
+          this.#frames++;
+          this.#checkMetaLen(readU32(c, p + 2), bodyLen);
+          this.#onMessage(c, NO_SEGMENTS, p + 6, p + bodyLen);
+        } else this.#msg(c.subarray(p, p + bodyLen), false);
         return p + bodyLen;
       }
     } else if (type === T_BEGIN) {
@@ -271,6 +283,23 @@ export class FrameDecoder {
     this.#bodyN = 0;
     this.#state = S_BODY;
     return p;
+  }
+
+  /** Check the msgpack length of a MSG frame without segments against the limits and the frame. */
+  #checkMetaLen(metaLen: number, frameLen: number): void {
+    if (metaLen > this.#limits.maxHeaderSize) {
+      throw new ProtocolError(
+        `header of ${metaLen} bytes exceeds maxHeaderSize ${this.#limits.maxHeaderSize}`,
+      );
+    }
+    if (metaLen > this.#limits.maxMessageSize) {
+      throw new ProtocolError(
+        `message of ${metaLen} bytes exceeds maxMessageSize ${this.#limits.maxMessageSize}`,
+      );
+    }
+    if (6 + metaLen !== frameLen) {
+      throw new ProtocolError(`MSG frame of ${frameLen} bytes does not match its table`);
+    }
   }
 
   /** Parse the segment table shared by MSG and BEGIN; returns [metaLen, segLens, headerEnd]. */
@@ -307,28 +336,14 @@ export class FrameDecoder {
     this.#frames++;
     if (f[0] === 0 && f[1] === 0) {
       // no segments (most small messages): no table to allocate
-      const metaLen = readU32(f, 2);
-      if (metaLen > this.#limits.maxHeaderSize) {
-        throw new ProtocolError(
-          `header of ${metaLen} bytes exceeds maxHeaderSize ${this.#limits.maxHeaderSize}`,
-        );
-      }
-      if (metaLen > this.#limits.maxMessageSize) {
-        throw new ProtocolError(
-          `message of ${metaLen} bytes exceeds maxMessageSize ${this.#limits.maxMessageSize}`,
-        );
-      }
-      if (6 + metaLen !== f.length) {
-        throw new ProtocolError(`MSG frame of ${f.length} bytes does not match its table`);
-      }
-      this.#onMessage(f.subarray(6), NO_SEGMENTS);
+      this.#checkMetaLen(readU32(f, 2), f.length);
+      this.#onMessage(f, NO_SEGMENTS, 6, f.length);
       return;
     }
     const [metaLen, lens, start, total] = this.#table(f, 0);
     if (start + total !== f.length) {
       throw new ProtocolError(`MSG frame of ${f.length} bytes does not match its table`);
     }
-    const meta = f.subarray(start, start + metaLen);
     let segs: Uint8Array[] = NO_SEGMENTS;
     if (lens.length > 0) {
       // segments must outlive the call: copy them once, together, unless the frame is ours
@@ -341,7 +356,7 @@ export class FrameDecoder {
         base += lens[i];
       }
     }
-    this.#onMessage(meta, segs);
+    this.#onMessage(f, segs, start, start + metaLen);
   }
 
   #begin(f: Uint8Array): void {
@@ -471,7 +486,8 @@ export class FrameDecoder {
 
   #finish(_mid: number, pm: Partial): void {
     this.#partialBytes -= pm.total;
-    this.#onMessage(pm.parts[0], pm.parts.slice(1));
+    const meta = pm.parts[0];
+    this.#onMessage(meta, pm.parts.slice(1), 0, meta.length);
   }
 }
 

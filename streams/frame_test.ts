@@ -25,7 +25,10 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 function collector(limits?: ConstructorParameters<typeof FrameDecoder>[1]) {
   const got: Msg[] = [];
-  const dec = new FrameDecoder((meta, segs) => got.push({ meta: meta.slice(), segs }), limits);
+  const dec = new FrameDecoder(
+    (buf, segs, start, end) => got.push({ meta: buf.slice(start, end), segs }),
+    limits,
+  );
   return { got, dec };
 }
 
@@ -269,7 +272,9 @@ Deno.test("frame: a short tail rides in the last chunk, within maxFrameSize", ()
   // and the bytes still reassemble
   const seg = new Uint8Array((1 << 20) + 5).map((_, i) => i * 7);
   const got: Msg[] = [];
-  const dec = new FrameDecoder((m, s) => got.push({ meta: m.slice(), segs: s }));
+  const dec = new FrameDecoder((b, s, start, end) =>
+    got.push({ meta: b.slice(start, end), segs: s })
+  );
   dec.push(wire(meta, [seg]));
   assert.equal(got.length, 1);
   assert.deepEqual(got[0].segs[0], seg);

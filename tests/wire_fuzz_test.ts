@@ -176,7 +176,8 @@ Deno.test("wire fuzz: frame decoder and codec (seeded, bounded)", () => {
       ? Uint8Array.from({ length: 1 + r.int(256) }, () => r.int(256))
       : mutate(r, corpus, r.pick(corpus));
     const sig: string[] = [];
-    const dec = new FrameDecoder((meta, segs) => {
+    const dec = new FrameDecoder((buf, segs, start, end) => {
+      const meta = buf.subarray(start, end);
       // claimed sizes were checked before allocating: every part is within the limits
       assert.ok(meta.length <= LIMITS.maxHeaderSize);
       assert.ok(segs.length <= LIMITS.maxSegments);
