@@ -74,6 +74,11 @@ interface Figure {
   check?: (m: Medians) => boolean | undefined;
   /** Ratio columns make no sense (the figure is itself a ratio). */
   noRatios?: boolean;
+  /**
+   * The figure of the floor and peer columns (raw, moleculer) when they have no mode of this
+   * kind: the lent-bytes row compares with their one 1 MiB figure.
+   */
+  base?: string;
 }
 
 /** Medians of one figure for the three columns the goals refer to. */
@@ -120,6 +125,21 @@ const FIGURES: Figure[] = [
         ? m.pulsing! >= 0.6 * m.raw! && (!has(m.moleculer) || m.pulsing! >= 20 * m.moleculer!)
         : undefined,
   ),
+  {
+    ...fig(
+      "bulk1m",
+      "lent_mib_per_s",
+      "(c) 1 MiB request, `lendBytes: true` actor",
+      "MiB/s",
+      "higher",
+      "≥ 0.6× raw, ≥ 20× moleculer",
+      (m) =>
+        has(m.pulsing, m.raw)
+          ? m.pulsing! >= 0.6 * m.raw! && (!has(m.moleculer) || m.pulsing! >= 20 * m.moleculer!)
+          : undefined,
+    ),
+    base: "bulk1m.mib_per_s",
+  },
   fig("bulk16m", "mib_per_s", "(c) 16 MiB request, tiny reply", "MiB/s", "higher", ""),
   fig(
     "stream",
@@ -420,7 +440,7 @@ const headers = [
 /** Ratio of medians; bounded figures never detected give no ratio. */
 const ratio = (f: Figure, a: string, b: string) => {
   if (f.noRatios) return "";
-  const x = med(a, f.key), y = med(b, f.key);
+  const x = med(a, f.key), y = med(b, baseKey(f, b));
   if (x === Infinity || y === Infinity) return "–";
   return fmtRatio(x, y);
 };
@@ -435,12 +455,16 @@ const rows = FIGURES.map((f) => [
   f.goal,
   hasNode ? `${verdict(f)} · ${verdict(f, "pulsing-node")}` : verdict(f),
 ]);
+/** The key of figure `f` in target `t`'s results (the floor and peers may use `f.base`). */
+function baseKey(f: Figure, t: string): string {
+  return f.base !== undefined && (t === "raw" || t === "moleculer") ? f.base : f.key;
+}
 function verdict(f: Figure, who = "pulsing"): string {
   if (!f.check) return "";
   const ok = f.check({
     pulsing: med(who, f.key),
-    raw: med("raw", f.key),
-    moleculer: med("moleculer", f.key),
+    raw: med("raw", baseKey(f, "raw")),
+    moleculer: med("moleculer", baseKey(f, "moleculer")),
   });
   return ok === undefined ? "–" : ok ? "yes" : "**no**";
 }

@@ -76,6 +76,17 @@ export const Echo = pul.remote(
 
 type EchoProxy = pul.ActorProxy<InstanceType<typeof Echo.cls>>;
 
+/** The same acknowledgement on an actor that borrows its byte arguments (`lendBytes`). */
+export const LentEcho = pul.remote(
+  class LentEcho {
+    /** Acknowledges a payload with its length (the bytes go back to the pool afterwards). */
+    ack(bytes: Uint8Array): number {
+      return bytes.byteLength;
+    }
+  },
+  { name: "BenchLentEcho", lendBytes: true },
+);
+
 // ---------------------------------------------------------------------------------------------
 // Roles
 
@@ -97,6 +108,7 @@ let PASSPHRASE: string | undefined;
 async function runServer(port: number, maxLifeMs: number, watchStdin: boolean): Promise<void> {
   const system = await pul.init({ addr: `${HOST}:${port}`, passphrase: PASSPHRASE });
   await Echo.spawn({ name: "echo" });
+  await LentEcho.spawn({ name: "echo-lent" });
   const real = Number(system.addr.split(":").pop());
   console.log(JSON.stringify({ ready: true, port: real, pid: pid() }));
   exitWith(watchStdin, maxLifeMs);
@@ -156,7 +168,7 @@ async function pipeline(echo: EchoProxy, wl: Workload): Promise<Record<string, n
 }
 
 async function bulk(
-  echo: EchoProxy,
+  echo: Pick<EchoProxy, "ack">,
   wl: Workload,
   size: number,
   windowMs: number,
@@ -215,8 +227,15 @@ async function runKind(kind: Kind, echo: EchoProxy, wl: Workload): Promise<KindR
         return { kind, metrics: await pingpong(echo, wl) };
       case "pipeline":
         return { kind, metrics: await pipeline(echo, wl) };
-      case "bulk1m":
-        return { kind, metrics: await bulk(echo, wl, 1 << 20, wl.bulk1mMs, wl.bulkWarmup) };
+      case "bulk1m": {
+        const owned = await bulk(echo, wl, 1 << 20, wl.bulk1mMs, wl.bulkWarmup);
+        const lentEcho = await LentEcho.resolve("echo-lent", { timeout: 15_000 });
+        const lent = await bulk(lentEcho, wl, 1 << 20, wl.bulk1mMs, wl.bulkWarmup);
+        return {
+          kind,
+          metrics: { ...owned, lent_mib_per_s: lent.mib_per_s, lent_requests: lent.requests },
+        };
+      }
       case "bulk16m":
         return { kind, metrics: await bulk(echo, wl, 16 << 20, wl.bulk16mMs, wl.bulk16mWarmup) };
       case "stream":

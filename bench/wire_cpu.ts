@@ -7,7 +7,7 @@
  * much less sensitive to other load on the machine than msgs/s.
  *
  * ```sh
- * deno run -A bench/wire_cpu.ts [--inflight 64] [--ms 3000] [--payload tiny|1m]
+ * deno run -A bench/wire_cpu.ts [--inflight 64] [--ms 3000] [--payload tiny|1m] [--lend]
  * ```
  *
  * @module
@@ -18,6 +18,7 @@ import * as pul from "../mod.ts";
 import { ActorSystem } from "../core/system.ts";
 import { startClusterNode } from "../cluster/node.ts";
 import { parseFlags } from "./_workload.ts";
+import { receivePool } from "../cluster/rpc.ts";
 import { args, exit, printJson } from "./_rt.ts";
 
 const Echo = pul.remote(
@@ -31,18 +32,29 @@ const Echo = pul.remote(
   },
   { name: "WireCpuEcho" },
 );
+const LentEcho = pul.remote(
+  class WireCpuLentEcho {
+    ack(b: Uint8Array): number {
+      return b.byteLength;
+    }
+  },
+  { name: "WireCpuLentEcho", lendBytes: true },
+);
 
 const f = parseFlags(args());
 const inflight = Number(f.inflight ?? 64);
 const ms = Number(f.ms ?? 3000);
 const big = f.payload === "1m";
+const lend = !!f.lend;
 
 const a = new ActorSystem();
 const na = await startClusterNode(a, { addr: "127.0.0.1:0" });
 const b = new ActorSystem();
 await startClusterNode(b, { addr: "127.0.0.1:0", seeds: [na.addr] });
 await Echo.spawn({ name: "wire-cpu-echo", system: a });
+await LentEcho.spawn({ name: "wire-cpu-lent", system: a });
 const echo = await Echo.resolve("wire-cpu-echo", { system: b, timeout: 5000 });
+const lent = await LentEcho.resolve("wire-cpu-lent", { system: b, timeout: 5000 });
 
 const TINY = { x: "0123456789abcdef" };
 const BIG = new Uint8Array(1 << 20);
@@ -50,7 +62,7 @@ let done = 0;
 let stop = false;
 const loop = async () => {
   while (!stop) {
-    if (big) await echo.ack(BIG);
+    if (big) await (lend ? lent : echo).ack(BIG);
     else await echo.echo(TINY);
     done++;
   }
@@ -74,6 +86,7 @@ printJson({
     cpu_us_per_ask: cpu / n,
     user_us_per_ask: (c1.user - c0.user) / n,
     sys_us_per_ask: (c1.system - c0.system) / n,
+    pool_reused: receivePool.reused,
   },
 });
 await Promise.race([

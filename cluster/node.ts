@@ -58,6 +58,7 @@ import {
   type RpcHandler,
   type RpcOptions,
   RpcStream,
+  type ServedRequest,
 } from "./rpc.ts";
 import {
   type Member,
@@ -241,7 +242,7 @@ export class ClusterNode implements ClusterBackend {
     this.registry = new NameRegistry(system.nodeId.value);
     this.registry.onChange((path) => system.notifyName(path));
     this.#handler = {
-      onAsk: (head, body) => this.#onAsk(head as Head, body),
+      onAsk: (head, body, req) => this.#onAsk(head as Head, body, req),
       onTell: (head, body) => this.#onTell(head as Head, body),
     };
   }
@@ -382,7 +383,7 @@ export class ClusterNode implements ClusterBackend {
       }
       this.#perHost.set(host, count + 1);
       const handler: RpcHandler = {
-        onAsk: (head, body) => this.#onAsk(head as Head, body),
+        onAsk: (head, body, req) => this.#onAsk(head as Head, body, req),
         onTell: (head, body) => this.#onTell(head as Head, body, rpc),
       };
       const rpc: RpcConnection = new RpcConnection(conn, handler, this.#rpcOptions());
@@ -621,12 +622,13 @@ export class ClusterNode implements ClusterBackend {
   }
 
   /** Answer a request: method calls and asks on the hot path, the rest in {@linkcode #onRequest}. */
-  #onAsk(head: Head, body: unknown): unknown {
+  #onAsk(head: Head, body: unknown, req: ServedRequest): unknown {
     if (head.op !== "call" && head.op !== "ask") return this.#onRequest(head, body);
     const cell = typeof head.to === "string" ? this.system.localCell(head.to) : undefined;
     if (!cell || !cell.alive) {
       throw new PulsingRuntimeError(`Actor not found: ${head.to} on node ${this.#addr}`);
     }
+    if (cell.lendsBytes) req.lendBytes();
     if (head.op === "call") {
       if (typeof head.m !== "string") throw new BadRequest("Invalid method: not a string");
       if (!Array.isArray(body)) throw new BadRequest("Invalid call: arguments must be an array");

@@ -137,6 +137,8 @@ export interface CellConfig {
   readonly cap: number;
   /** Metadata recorded at spawn. */
   readonly metadata: Record<string, string>;
+  /** Big byte arguments from other nodes are lent for the call (see `SpawnOptions.lendBytes`). */
+  readonly lendBytes?: boolean;
 }
 
 /** What a cell needs from its system. */
@@ -253,6 +255,11 @@ export class ActorCell implements ActorContext {
     return this.name ?? this.actorId.value;
   }
   /** True while the actor can take messages (running, starting or restarting). */
+  /** Whether big byte arguments from other nodes are lent to this actor for the call only. */
+  get lendsBytes(): boolean {
+    return this.#cfg.lendBytes === true;
+  }
+
   get alive(): boolean {
     return (this.#f & STATE) < STOPPING;
   }

@@ -146,7 +146,7 @@ export class ActorStream<T> extends ReadableStream<T> {
    * const ac = new AbortController();
    * setTimeout(() => ac.abort(new Error("enough")), 30);
    * try {
-   *   for await (const _ of ActorStream.fromIterable(forever()).abortOn(ac.signal)) { /* ... *\/ }
+   *   for await (const x of ActorStream.fromIterable(forever()).abortOn(ac.signal)) void x;
    * } catch (e) {
    *   console.log((e as Error).message); // "enough"
    * }

@@ -38,6 +38,15 @@ export interface SpawnOptions extends SupervisionOptions {
   supervision?: SupervisionSpec;
   /** Allow the reserved `system/` namespace (internal actors). */
   allowSystemName?: boolean;
+  /**
+   * Lend, rather than give, the big `Uint8Array`s (64 KiB or more) that asks from other nodes
+   * carry: each is valid until the handler's result has settled (and its reply is written),
+   * then detached (`byteLength` 0) and its memory reused for the next big message — no fresh
+   * allocation per message, the largest cost of big payloads. Only for handlers that do not
+   * keep the bytes, or views of them, past their result (copy with `.slice()` what you keep).
+   * Streamed replies, tells and local calls are not affected. Default `false`.
+   */
+  lendBytes?: boolean;
 }
 
 /** Options of {@linkcode ActorSystem.resolve}. */
@@ -354,6 +363,7 @@ export class ActorSystem implements CellHost {
     spec: SupervisionSpec;
     cap: number;
     metadata: Record<string, string>;
+    lend: boolean;
   } {
     const path = options.name === undefined
       ? undefined
@@ -376,7 +386,13 @@ export class ActorSystem implements CellHost {
     if (path !== undefined && this.#byName.has(path)) {
       throw new PulsingRuntimeError(`Actor already exists: ${path}`);
     }
-    return { path, spec, cap, metadata: options.metadata ?? NO_METADATA };
+    return {
+      path,
+      spec,
+      cap,
+      metadata: options.metadata ?? NO_METADATA,
+      lend: options.lendBytes === true,
+    };
   }
 
   #install(
@@ -387,6 +403,7 @@ export class ActorSystem implements CellHost {
       spec: SupervisionSpec;
       cap: number;
       metadata: Record<string, string>;
+      lend: boolean;
     },
   ): ActorRef {
     if (instance === null || typeof instance !== "object" && typeof instance !== "function") {
@@ -403,7 +420,13 @@ export class ActorSystem implements CellHost {
     const id = ActorId.random();
     // The factory is kept only when a restart may need it.
     const keep = p.spec.policy === "never" ? undefined : factory;
-    const cell = new ActorCell(this.#config(p.spec, p.cap, p.metadata), id, p.path, instance, keep);
+    const cell = new ActorCell(
+      this.#config(p.spec, p.cap, p.metadata, p.lend),
+      id,
+      p.path,
+      instance,
+      keep,
+    );
     this.#byId.set(id.value, cell);
     if (p.path !== undefined) {
       this.#byName.set(p.path, cell);
@@ -414,11 +437,21 @@ export class ActorSystem implements CellHost {
     return cell.ref;
   }
 
-  /** Cell settings for `spec`, `cap` and `metadata`: the last ones when equal, else new. */
-  #config(spec: SupervisionSpec, cap: number, metadata: Record<string, string>): CellConfig {
+  /** Cell settings for `spec`, `cap`, `metadata` and `lend`: the last ones when equal, else new. */
+  #config(
+    spec: SupervisionSpec,
+    cap: number,
+    metadata: Record<string, string>,
+    lend: boolean,
+  ): CellConfig {
     const c = this.#lastConfig;
-    if (c !== undefined && c.spec === spec && c.cap === cap && c.metadata === metadata) return c;
-    return this.#lastConfig = { host: this, spec, cap, metadata };
+    if (
+      c !== undefined && c.spec === spec && c.cap === cap && c.metadata === metadata &&
+      (c.lendBytes === true) === lend
+    ) return c;
+    return this.#lastConfig = lend
+      ? { host: this, spec, cap, metadata, lendBytes: true }
+      : { host: this, spec, cap, metadata };
   }
 
   /** @internal called by a cell that stopped for good. */

@@ -321,3 +321,51 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "cluster: a lendBytes actor's big byte arguments are reused and detached after the call",
+  opts,
+  async () => {
+    const nodes = await startCluster(2);
+    try {
+      const [a, b] = nodes;
+      await a.run(`
+      const make = (lendBytes) => pul.remote(class {
+        kept = [];
+        take(bytes) {
+          this.kept.push(bytes);
+          let sum = 0;
+          for (let i = 0; i < bytes.length; i += 4096) sum += bytes[i];
+          return sum;
+        }
+        lengths() { return this.kept.map((k) => k.byteLength); }
+      }, { name: lendBytes ? "LentKeeper" : "OwnKeeper", lendBytes });
+      await make(true).spawn({ name: "lent-keeper" });
+      await make(false).spawn({ name: "own-keeper" });`);
+      const got = await b.run(`
+      const lent = await pul.resolve("lent-keeper", { timeout: 5000 });
+      const own = await pul.resolve("own-keeper", { timeout: 5000 });
+      const buf = (v) => {
+        const x = new Uint8Array(1 << 20);
+        for (let i = 0; i < x.length; i += 4096) x[i] = v;
+        return x;
+      };
+      const sums = [
+        await lent.take(buf(1)),
+        await lent.take(buf(2)),
+        await own.take(buf(3)),
+        await lent.take(new Uint8Array(100).fill(1)),
+      ];
+      return { sums, lent: await lent.lengths(), own: await own.lengths() };`);
+      assert.deepEqual(got, {
+        // every call saw its own bytes, although the second reused the first one's memory
+        sums: [256, 512, 768, 1],
+        // lent: detached once the call was over (a small argument is never lent)
+        lent: [0, 0, 100],
+        own: [1 << 20],
+      });
+    } finally {
+      await stopAll(nodes);
+    }
+  },
+);
