@@ -28,7 +28,6 @@
  * @module
  */
 
-import process from "node:process";
 import * as pul from "../mod.ts";
 import {
   FULL_WORKLOAD,
@@ -40,7 +39,7 @@ import {
   type Workload,
 } from "./_workload.ts";
 import { percentiles, wallMs } from "./_stats.ts";
-import { args, exit, onStdinClose, pid, printJson } from "./_rt.ts";
+import { args, cpuMicros, exit, onStdinClose, pid, printJson } from "./_rt.ts";
 
 const HOST = "127.0.0.1";
 const TINY = { x: "0123456789abcdef" };
@@ -63,8 +62,7 @@ export const Echo = pul.remote(
     }
     /** This process's CPU time so far, µs (user + system): per-message CPU figures. */
     cpu(): number {
-      const u = process.cpuUsage();
-      return u.user + u.system;
+      return cpuMicros();
     }
     /** Streams `n` small strings. */
     async *items(n: number): AsyncGenerator<string> {
@@ -147,12 +145,12 @@ async function pipeline(echo: EchoProxy, wl: Workload): Promise<Record<string, n
   await new Promise((r) => setTimeout(r, wl.pipelineWarmupMs));
   const d0 = done;
   const t0 = performance.now();
-  const c0 = process.cpuUsage();
+  const c0 = cpuMicros();
   const s0 = await echo.cpu();
   phase = 1;
   await new Promise((r) => setTimeout(r, wl.pipelineMs));
   const s1 = await echo.cpu();
-  const c1 = process.cpuUsage();
+  const c1 = cpuMicros();
   const d1 = done;
   const t1 = performance.now();
   phase = 2;
@@ -163,7 +161,7 @@ async function pipeline(echo: EchoProxy, wl: Workload): Promise<Record<string, n
     // CPU per message over the window, all threads (JS, I/O, GC): insensitive to what else the
     // machine runs, unlike msgs/s
     server_cpu_us: (s1 - s0) / n,
-    client_cpu_us: (c1.user - c0.user + c1.system - c0.system) / n,
+    client_cpu_us: (c1 - c0) / n,
   };
 }
 

@@ -13,13 +13,12 @@
  * @module
  */
 
-import process from "node:process";
 import * as pul from "../mod.ts";
 import { ActorSystem } from "../core/system.ts";
 import { startClusterNode } from "../cluster/node.ts";
 import { parseFlags } from "./_workload.ts";
 import { receivePool } from "../cluster/rpc.ts";
-import { args, exit, printJson } from "./_rt.ts";
+import { args, cpuMicros, exit, printJson } from "./_rt.ts";
 
 const Echo = pul.remote(
   class WireCpuEcho {
@@ -70,22 +69,20 @@ const loop = async () => {
 const loops = Array.from({ length: big ? 1 : inflight }, loop);
 await new Promise((r) => setTimeout(r, 500));
 const d0 = done;
-const c0 = process.cpuUsage();
+const c0 = cpuMicros();
 const t0 = performance.now();
 await new Promise((r) => setTimeout(r, ms));
 const n = done - d0;
-const c1 = process.cpuUsage();
+const c1 = cpuMicros();
 const t1 = performance.now();
 stop = true;
 await Promise.all(loops);
-const cpu = c1.user - c0.user + c1.system - c0.system;
+const cpu = c1 - c0;
 printJson({
   kind: "wire_cpu",
   metrics: {
     asks_per_s: n / ((t1 - t0) / 1000),
     cpu_us_per_ask: cpu / n,
-    user_us_per_ask: (c1.user - c0.user) / n,
-    sys_us_per_ask: (c1.system - c0.system) / n,
     pool_reused: receivePool.reused,
   },
 });
