@@ -103,7 +103,16 @@ export async function resolveSeeds(seeds: string[]): Promise<string[]> {
 export function guessLocalIp(): string {
   try {
     // deno-lint-ignore no-explicit-any
-    const os = (globalThis as any).process?.getBuiltinModule?.("node:os");
+    const g = globalThis as any;
+    // Deno first: touching `process` there loads Node compatibility, which slows every
+    // promise of the process (see BENCHMARKS.md)
+    if (typeof g.Deno?.networkInterfaces === "function") {
+      for (const i of g.Deno.networkInterfaces() as { family: string; address: string }[]) {
+        if (i.family === "IPv4" && !i.address.startsWith("127.")) return i.address;
+      }
+      return "127.0.0.1";
+    }
+    const os = g.process?.getBuiltinModule?.("node:os");
     const ifaces = os?.networkInterfaces?.() ?? {};
     for (
       const list of Object.values(ifaces) as {
