@@ -1,7 +1,9 @@
 /**
  * The node:net transport (Node, Bun, and Deno's Node compatibility layer): `setNoDelay(true)`,
  * writes batched with `cork()` / `uncork()` (the buffers go out without being concatenated),
- * reads pushed from the socket's `data` events.
+ * reads of a dialled socket into one reused buffer (`net.connect({ onread })`: no Buffer, no
+ * Readable push and no `data` event per read), reads of an accepted socket from its `data`
+ * events (`onread` cannot be given to a server's sockets).
  *
  * `node:net` is loaded lazily, on the first `listen` or `connect`, so importing this module
  * costs nothing where it is not used.
@@ -22,6 +24,33 @@ function fmt(host: string | undefined, port: number | undefined): string {
   return h.includes(":") ? `[${h}]:${port}` : `${h}:${port}`;
 }
 
+/** Size of the reused read buffer of a dialled connection. */
+const CLIENT_READ_BUFFER = 64 * 1024;
+
+/** The `onread` hook of a dialled socket; bytes read before `start` are copied and kept. */
+class ReadHook {
+  readonly buffer = new Uint8Array(CLIENT_READ_BUFFER);
+  #onData: ((chunk: Uint8Array) => void) | undefined;
+  #early: Uint8Array[] = [];
+
+  /** The `onread` callback. */
+  readonly callback = (n: number, buf: Uint8Array): boolean => {
+    if (n <= 0) return true;
+    const view = buf.subarray(0, n);
+    if (this.#onData !== undefined) this.#onData(view);
+    else this.#early.push(view.slice());
+    return true;
+  };
+
+  /** Deliver what came early, then every later read, to `onData`. */
+  start(onData: (chunk: Uint8Array) => void): void {
+    const early = this.#early;
+    this.#early = [];
+    this.#onData = onData;
+    for (const c of early) onData(c);
+  }
+}
+
 class NodeNetConn implements Conn {
   readonly remoteAddr: string;
   readonly localAddr: string;
@@ -31,9 +60,11 @@ class NodeNetConn implements Conn {
   #closeNotified = false;
   #onClose: ((err?: Error) => void) | undefined;
   #error: Error | undefined;
+  readonly #hook: ReadHook | undefined;
 
-  constructor(socket: NodeNet.Socket) {
+  constructor(socket: NodeNet.Socket, hook?: ReadHook) {
     this.#socket = socket;
+    this.#hook = hook;
     socket.setNoDelay(true);
     this.remoteAddr = fmt(socket.remoteAddress, socket.remotePort);
     this.localAddr = fmt(socket.localAddress, socket.localPort);
@@ -54,7 +85,8 @@ class NodeNetConn implements Conn {
       this.#notifyClose(this.#error);
       return;
     }
-    this.#socket.on("data", (b: Uint8Array) => onData(b));
+    if (this.#hook !== undefined) this.#hook.start(onData);
+    else this.#socket.on("data", (b: Uint8Array) => onData(b));
   }
 
   #notifyClose(err?: Error): void {
@@ -160,7 +192,12 @@ export class NodeNetTransport implements Transport {
   async connect(options: ConnectOptions): Promise<Conn> {
     options.signal?.throwIfAborted();
     const net = await loadNet();
-    const socket = net.connect({ host: options.hostname, port: options.port });
+    const hook = new ReadHook();
+    const socket = net.connect({
+      host: options.hostname,
+      port: options.port,
+      onread: { buffer: hook.buffer, callback: hook.callback },
+    } as NodeNet.NetConnectOpts);
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         socket.destroy();
@@ -180,6 +217,6 @@ export class NodeNetTransport implements Transport {
       socket.once("connect", done);
       socket.once("error", onError);
     });
-    return new NodeNetConn(socket);
+    return new NodeNetConn(socket, hook);
   }
 }
