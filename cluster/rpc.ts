@@ -45,6 +45,7 @@ import { decodeValue, PreEncoded, ProtocolError, ValueEncoder } from "../streams
 import type { DecodeOptions } from "../streams/codec.ts";
 import { DEFAULT_FRAME_LIMITS, FrameDecoder, FrameWriter } from "../streams/frame.ts";
 import { BytePool } from "../streams/pool.ts";
+import { IdTable } from "./id_table.ts";
 import type { FrameLimits } from "../streams/frame.ts";
 
 const K_ASK = 1;
@@ -592,9 +593,10 @@ export class RpcConnection {
   readonly #enc = new ValueEncoder(1024);
   readonly #decodeOptions: DecodeOptions;
   #nextId = 1;
-  #pending = new Map<number, PendingAsk>();
-  #streams = new Map<number, RpcStream<unknown>>();
-  #served = new Map<number, Served>();
+  // IdTables, not Maps: see id_table.ts (a Map with this churn keeps garbage alive)
+  #pending = new IdTable<PendingAsk>();
+  #streams = new IdTable<RpcStream<unknown>>();
+  #served = new IdTable<Served>();
   #producing = 0;
   #closed = false;
   #closeError: PulsingRuntimeError | undefined;
@@ -802,16 +804,16 @@ export class RpcConnection {
     this.#watchdog = undefined;
     this.#writer.close(err);
     this.#conn.close();
-    const pending = [...this.#pending.values()];
+    const pending = this.#pending.values();
     this.#pending.clear();
     for (const p of pending) {
       this.#unlisten(p);
       p.fail(err);
     }
-    const streams = [...this.#streams.values()];
+    const streams = this.#streams.values();
     this.#streams.clear();
     for (const s of streams) s._fail(err);
-    const served = [...this.#served.values()];
+    const served = this.#served.values();
     this.#served.clear();
     for (const s of served) this.#stopServed(s, err);
     const cbs = this.#closeCbs;
