@@ -681,6 +681,7 @@ export class ClusterNode implements ClusterBackend {
     const m = ev.member;
     if (ev.type === "dead" || ev.type === "left") {
       this.registry.dropNode(m.nodeId);
+      if (this.#inflight.get(m.nodeId) === 0) this.#inflight.delete(m.nodeId);
       // Fail every request waiting on that node at once (its socket may still be open: a
       // hung process keeps it so).
       const why = `node ${m.addr} is ${ev.type}`;
@@ -1044,9 +1045,10 @@ export class ClusterNode implements ClusterBackend {
   };
 
   #settled(nodeId: string): void {
+    // kept at 0 rather than deleted: a Map whose key comes and goes on every call rebuilds its
+    // table over and over (see id_table.ts); the entry goes when the node does
     const n = (this.#inflight.get(nodeId) ?? 1) - 1;
-    if (n <= 0) this.#inflight.delete(nodeId);
-    else this.#inflight.set(nodeId, n);
+    this.#inflight.set(nodeId, n > 0 ? n : 0);
   }
 
   /** Send a one-way message to a node. */
