@@ -253,7 +253,7 @@ export class CircuitBreaker {
       return;
     }
     if (outcome === "success") {
-      this.#failures.length = 0;
+      if (this.#failures.length !== 0) this.#failures.length = 0; // no store on the hot path
     } else if (outcome === "failure") {
       this.#prune();
       this.#failures.push(this.#now());
