@@ -254,12 +254,11 @@ export class ActorCell implements ActorContext {
   get label(): string {
     return this.name ?? this.actorId.value;
   }
-  /** True while the actor can take messages (running, starting or restarting). */
   /** Whether big byte arguments from other nodes are lent to this actor for the call only. */
   get lendsBytes(): boolean {
     return this.#cfg.lendBytes === true;
   }
-
+  /** True while the actor can take messages (running, starting or restarting). */
   get alive(): boolean {
     return (this.#f & STATE) < STOPPING;
   }

@@ -29,6 +29,14 @@ export * from "./system.ts";
 export * from "./behavior.ts";
 export * from "./remote.ts";
 export { getSystem, isInitialized } from "./global.ts";
-export { ActorCell, type CellHost, KIND, LocalActorRef, withCallOptions } from "./actor_cell.ts";
+export {
+  ActorCell,
+  CALL_DIRECT,
+  type CellHost,
+  type DirectDispatcher,
+  KIND,
+  LocalActorRef,
+  withCallOptions,
+} from "./actor_cell.ts";
 export * from "./system_actor.ts";
 export * from "./zerocopy.ts";
