@@ -6,11 +6,10 @@
  * @module
  */
 
-// No `node:process` here, nor any touch of `globalThis.process` on Deno: on Deno 2.9 merely
-// loading it (or `node:events`, `node:net`, `node:async_hooks`, ...) switches on Node
-// compatibility machinery that costs promise-heavy code about 30% of its throughput (in-process
-// remote asks: ~560k/s without, ~395k/s with; scavenges go from 0.05 ms to 5-15 ms). The
-// benchmarks must not pay a tax that a Deno user of the runtime does not pay.
+// No `node:process` here, nor any touch of `globalThis.process` on Deno: a Deno user of the
+// runtime does not load Node compatibility, so the benchmarks do not either. (Before the RPC
+// layer's id tables, loading it cut in-process remote asks from ~560k/s to ~395k/s, through the
+// garbage retention that cluster/id_table.ts describes; since then it measures the same.)
 interface NodeProcessLike {
   version: string;
   argv: string[];

@@ -104,8 +104,8 @@ export function guessLocalIp(): string {
   try {
     // deno-lint-ignore no-explicit-any
     const g = globalThis as any;
-    // Deno first: touching `process` there loads Node compatibility, which slows every
-    // promise of the process (see BENCHMARKS.md)
+    // Deno first: reading `process` there loads Node compatibility, which a Deno node
+    // otherwise never needs
     if (typeof g.Deno?.networkInterfaces === "function") {
       for (const i of g.Deno.networkInterfaces() as { family: string; address: string }[]) {
         if (i.family === "IPv4" && !i.address.startsWith("127.")) return i.address;
