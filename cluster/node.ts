@@ -185,6 +185,22 @@ interface Peer {
   backoffMs: number;
 }
 
+/** How long after a peer closed its connection we check whether its address still listens. */
+const GONE_CHECK_DELAY_MS = 50;
+
+/** Whether a dial failed because nothing listens at the address (ECONNREFUSED). */
+function isConnectionRefused(e: unknown): boolean {
+  for (let x: unknown = e, i = 0; x !== undefined && x !== null && i < 5; i++) {
+    const o = x as { name?: string; code?: string; message?: string; cause?: unknown };
+    if (o.name === "ConnectionRefused" || o.code === "ECONNREFUSED") return true;
+    if (typeof o.message === "string" && /connection refused|ECONNREFUSED/i.test(o.message)) {
+      return true;
+    }
+    x = o.cause;
+  }
+  return false;
+}
+
 /** Why this layer refuses an unknown `op`. */
 class BadRequest extends PulsingRuntimeError {}
 
@@ -224,6 +240,7 @@ export class ClusterNode implements ClusterBackend {
   readonly #pulls = new Set<Promise<void>>();
   #pendingDeltas: RegistryDelta[] | undefined;
   readonly #refusedAt = new Map<string, number>();
+  readonly #goneChecks = new Set<string>();
   readonly #maxPerHost: number;
   #closed = false;
   readonly #connectTimeout: number;
@@ -395,7 +412,7 @@ export class ClusterNode implements ClusterBackend {
         const addr = this.#inbound.get(rpc);
         this.#inbound.delete(rpc);
         for (const [a, p] of this.#peers) if (p.conn === rpc) this.#peers.delete(a);
-        if (addr !== undefined) this.#connectionClosed(addr);
+        if (addr !== undefined) this.#connectionClosed(addr, rpc);
       });
     });
     if (this.#options.isHeadNode) {
@@ -489,12 +506,42 @@ export class ClusterNode implements ClusterBackend {
   }
 
   /** A connection to `addr` closed (worker: it may be the head). */
-  #connectionClosed(addr: string): void {
+  #connectionClosed(addr: string, rpc: RpcConnection): void {
     if (this.#worker && addr === this.#worker.headAddr && !this.#closed) {
       // Only if no other connection to the head remains.
       const p = this.#peers.get(addr);
       if (!p?.conn || p.conn.closed) this.#worker.onHeadConnectionClosed();
     }
+    if (this.#swim && rpc.closedByPeer && !this.#closed) this.#checkGone(addr);
+  }
+
+  /**
+   * A member's connection was closed from its side. If, a moment later, its address refuses
+   * connections, no process listens there any more (killed, crashed): declare it dead now
+   * rather than after a SWIM probe and suspicion timeout (~1 s). A hung node (no close) or an
+   * unreachable one (no answer at all) is still left to SWIM. The delay lets a graceful
+   * leave, gossiped before the socket closes, arrive first.
+   */
+  #checkGone(addr: string): void {
+    if (this.#goneChecks.has(addr)) return;
+    this.#goneChecks.add(addr);
+    const t = setTimeout(() => {
+      this.#goneChecks.delete(addr);
+      const swim = this.#swim;
+      if (this.#closed || !swim) return;
+      const m = swim.members().find((x) =>
+        x.addr === addr && (x.state === "alive" || x.state === "suspect")
+      );
+      const p = this.#peers.get(addr);
+      if (!m || (p?.conn && !p.conn.closed)) return;
+      this.connection(addr).catch((e) => {
+        if (this.#closed || !isConnectionRefused(e)) return;
+        if (swim.confirmDead(m.nodeId)) {
+          this.system.log("info", `node ${addr} refuses connections: declared dead`);
+        }
+      });
+    }, GONE_CHECK_DELAY_MS);
+    (t as { unref?: () => void }).unref?.();
   }
 
   #rpcOptions(): RpcOptions {
@@ -540,7 +587,7 @@ export class ClusterNode implements ClusterBackend {
       const rpc = new RpcConnection(conn, this.#handler, this.#rpcOptions());
       rpc.onClose(() => {
         if (p.conn === rpc) p.conn = undefined;
-        this.#connectionClosed(addr);
+        this.#connectionClosed(addr, rpc);
       });
       void rpc.tell({ op: "hello", id: this.system.nodeId.value, a: this.#addr }, null).catch(
         () => {},

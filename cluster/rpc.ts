@@ -600,6 +600,7 @@ export class RpcConnection {
   #producing = 0;
   #closed = false;
   #closeError: PulsingRuntimeError | undefined;
+  #byPeer = false;
   #closeCbs: ((err: PulsingRuntimeError) => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -664,6 +665,11 @@ export class RpcConnection {
   /** Whether the connection is closed. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Whether the connection ended from the other side (or the network), not by `close()` here. */
+  get closedByPeer(): boolean {
+    return this.#byPeer;
   }
 
   /** Asks waiting for their reply. */
@@ -1031,6 +1037,7 @@ export class RpcConnection {
 
   #onConnClose = (err?: Error): void => {
     if (this.#closed) return;
+    this.#byPeer = true;
     this.close(err ?? "closed by peer");
   };
 

@@ -822,6 +822,23 @@ export class Swim {
     return e ? copyMember(e.member) : undefined;
   }
 
+  /**
+   * Declare a member dead on evidence from outside the protocol — its address refuses
+   * connections, so no process listens there any more — as if its suspicion had timed out here.
+   * The death is gossiped like any other; a member that is in fact alive refutes it with a higher
+   * incarnation.
+   *
+   * @param nodeId The member.
+   * @returns Whether its state changed (false for this node, unknown or not live members).
+   */
+  confirmDead(nodeId: string): boolean {
+    if (nodeId === this.#self.nodeId) return false;
+    const e = this.#members.get(nodeId);
+    if (!e || !isLive(e.member.state)) return false;
+    this.#declareDead(e);
+    return true;
+  }
+
   /** Current suspicion timeout bounds in ms for the current cluster size. */
   suspicionTimeouts(): { minMs: number; maxMs: number } {
     const b = this.#suspicionBounds();

@@ -34,6 +34,8 @@ export interface StartOptions {
   headAddr?: string;
   /** Run as a head node. */
   isHead?: boolean;
+  /** SWIM settings (`pul.init({ tuning: { swim } })`). */
+  swim?: Record<string, number>;
 }
 
 /** Start one node process and wait until it listens. */
@@ -43,6 +45,7 @@ export function startNode(o: StartOptions = {}): Promise<NodeProc> {
   if (o.passphrase) args.push("--passphrase", o.passphrase);
   if (o.headAddr) args.push("--head-addr", o.headAddr);
   if (o.isHead) args.push("--is-head", "1");
+  if (o.swim) args.push("--swim", JSON.stringify(o.swim));
   return startProcess(Deno.execPath(), args, o.env);
 }
 

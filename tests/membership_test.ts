@@ -98,6 +98,29 @@ Deno.test(
 );
 
 Deno.test(
+  "membership: a killed node whose port refuses connections is dead at once, not after suspicion",
+  opts,
+  async () => {
+    // suspicion alone would take 50 × 200 ms = 10 s or more: being seen dead within the bounded
+    // wait below can only come from the refused reconnection after the close
+    const swim = { suspicionMult: 50 };
+    const nodes = await startCluster(3, { swim });
+    try {
+      await converge(nodes);
+      const [victim, ...rest] = [nodes[2], nodes[0], nodes[1]];
+      const seen = await watchAll(rest, victim.nodeId, "dead", 5_000);
+      const killedAt = Date.now();
+      victim.kill("SIGKILL");
+      const took = (await seen()).map((t) => (t > 0 ? t - killedAt : t));
+      console.log(`  kill -9 → dead on each of 2 nodes after: ${fmt(took)}`);
+      for (const t of took) assert.ok(t > 0, "a node did not see the killed node dead within 5 s");
+    } finally {
+      await stopAll(nodes);
+    }
+  },
+);
+
+Deno.test(
   "membership: kill -STOP is declared dead within 5 s and its callers fail; after SIGCONT it is alive again and serves",
   opts,
   async () => {
