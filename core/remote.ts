@@ -264,8 +264,16 @@ function isCallableName(name: string): boolean {
 export class ServiceActor implements Actor, MethodDispatcher, DirectDispatcher {
   /** The user object. */
   readonly instance: object;
-  /** The method cache of the instance's prototype, shared by all its actors (set on first call). */
+  /**
+   * The methods found so far (set on first call): the cache of the instance's prototype, shared
+   * by all its actors, until an own property is called; from then on a copy of its own.
+   */
   #methods: Map<string, AnyFunction> | undefined;
+  /** Whether `#methods` is this actor's own copy. */
+  #ownCache = false;
+  /** The method last looked up the slow way (tried before `#methods`: ~1.5 ns less per call). */
+  #lastName: string | undefined = undefined;
+  #lastFn: AnyFunction | undefined = undefined;
   /** Wrap an object. */
   constructor(instance: object) {
     this.instance = instance;
@@ -301,26 +309,50 @@ export class ServiceActor implements Actor, MethodDispatcher, DirectDispatcher {
   /** Look up and run a method; return its result as is (the cell's fast path). */
   [CALL_DIRECT](method: string, args: unknown[], ctx: ActorContext): unknown {
     const inst = this.instance;
-    let fn: AnyFunction | null | undefined;
-    if (Object.hasOwn(inst, method)) {
-      fn = findMethod(inst, method); // an own property (a mounted object): not cached
-    } else {
-      const cache = this.#methods ??= methodCacheOf(inst);
-      fn = cache.get(method);
-      if (fn === undefined) {
-        fn = findMethod(inst, method);
-        // Only methods found are cached: names sent by callers cannot grow the cache.
-        if (fn !== null) cache.set(method, fn);
+    let fn: AnyFunction | null | undefined = method === this.#lastName
+      ? this.#lastFn
+      : (this.#methods ??= methodCacheOf(inst)).get(method);
+    // A cached method is still the one to call when reading its name off the instance gives it
+    // (one property load instead of `Object.hasOwn` + `Map.get`, ~7 ns less): an own property
+    // added since, a deleted one or a patched prototype give another value and take the slow
+    // path, which looks at descriptors only. Only names found as data properties holding
+    // functions are cached, so a getter is never run, unless one is defined later under the
+    // name of a method already called.
+    if (fn === undefined || (inst as Record<string, unknown>)[method] !== fn) {
+      fn = findMethod(inst, method);
+      if (fn === null) {
+        throw new PulsingRuntimeError(
+          isCallableName(String(method))
+            ? `No method '${method}' on actor ${ctx.name ?? ctx.actorId}`
+            : `Invalid method '${method}': private, reserved or not a method`,
+        );
       }
+      const cache = this.#methods ??= methodCacheOf(inst);
+      // Only methods found are cached: names sent by callers cannot grow the cache. An own
+      // property (a mounted object, an arrow-function field) goes to a cache of the actor's own,
+      // a prototype's method to the one the prototype's instances share.
+      if (!Object.hasOwn(inst, method)) cache.set(method, fn);
+      else if (this.#ownCache) cache.set(method, fn);
+      else {
+        (this.#methods = new Map(cache)).set(method, fn);
+        this.#ownCache = true;
+      }
+      this.#lastName = method;
+      this.#lastFn = fn;
     }
-    if (fn === null) {
-      throw new PulsingRuntimeError(
-        isCallableName(String(method))
-          ? `No method '${method}' on actor ${ctx.name ?? ctx.actorId}`
-          : `Invalid method '${method}': private, reserved or not a method`,
-      );
+    // A call with its arguments spelled out is cheaper than `apply` with the array (~5 ns).
+    switch (args.length) {
+      case 0:
+        return fn.call(inst);
+      case 1:
+        return fn.call(inst, args[0]);
+      case 2:
+        return fn.call(inst, args[0], args[1]);
+      case 3:
+        return fn.call(inst, args[0], args[1], args[2]);
+      default:
+        return fn.apply(inst, args);
     }
-    return fn.apply(inst, args);
   }
 }
 
@@ -588,6 +620,7 @@ type ProxyThis = { [REF]: ActorRef; [OPTS]?: CallOptions };
 function proxyConstructor(proto: object): new (ref: ActorRef) => object {
   const Ctor = function (this: ProxyThis, ref: ActorRef) {
     this[REF] = ref;
+    this[OPTS] = undefined;
   } as unknown as new (ref: ActorRef) => object;
   Ctor.prototype = proto;
   return Ctor;

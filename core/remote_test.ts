@@ -457,6 +457,88 @@ withSystem("mount / unmount an existing object", async () => {
   await assert.rejects(async () => await any.greet("x"), /Actor stopped/);
 });
 
+withSystem(
+  "method lookup: own properties shadow the prototype, also when added or removed later",
+  async () => {
+    class Shadowed {
+      field = () => "field";
+      hello(): string {
+        return "proto";
+      }
+      shadow(kind: string): void {
+        const self = this as unknown as Record<string, unknown>;
+        if (kind === "fn") self.hello = () => "own";
+        else if (kind === "number") self.hello = 42;
+        else if (kind === "delete") delete self.hello;
+        else if (kind === "field") self.field = () => "field2";
+      }
+    }
+    const R = pul.remote(Shadowed, { name: "ShadowedLookup" });
+    const a = await R.spawn();
+    const b = await R.spawn();
+    assert.equal(await a.hello(), "proto");
+    assert.equal(await b.hello(), "proto");
+    const anyA = pul.asAny(a);
+    assert.equal(await anyA.field(), "field", "an arrow-function class field is callable");
+    await a.shadow("fn");
+    assert.equal(await a.hello(), "own", "an own property added after the first call wins");
+    assert.equal(await a.hello(), "own");
+    assert.equal(await b.hello(), "proto", "another instance of the class is not affected");
+    await a.shadow("field");
+    assert.equal(await anyA.field(), "field2", "a replaced own function is the one called");
+    await a.shadow("number");
+    await assert.rejects(() => a.hello(), /No method 'hello'/);
+    await a.shadow("delete");
+    assert.equal(await a.hello(), "proto", "the prototype's method is back once it is deleted");
+    assert.equal(await b.hello(), "proto");
+    // A prototype patched after the first call is honoured.
+    const original = Shadowed.prototype.hello;
+    Shadowed.prototype.hello = () => "patched";
+    try {
+      assert.equal(await b.hello(), "patched");
+    } finally {
+      Shadowed.prototype.hello = original;
+    }
+    assert.equal(await b.hello(), "proto");
+  },
+);
+
+withSystem("method lookup: getters are never invoked, arguments reach the method", async () => {
+  let reads = 0;
+  class WithGetter {
+    get total(): number {
+      reads++;
+      return 1;
+    }
+    args(...xs: unknown[]): unknown[] {
+      return xs;
+    }
+  }
+  const p = pul.asAny(await pul.remote(WithGetter, { name: "WithGetterLookup" }).spawn());
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(async () => await p.total(), /method 'total'/);
+  }
+  assert.equal(reads, 0);
+  for (let n = 0; n <= 6; n++) {
+    const xs = Array.from({ length: n }, (_, i) => i);
+    assert.deepEqual(await p.args(...xs), xs, `${n} arguments`);
+  }
+  // A mounted object with an own getter next to its methods.
+  const obj = {
+    get g(): () => string {
+      reads++;
+      return () => "from getter";
+    },
+    f: () => "f",
+  };
+  pul.mount(obj, { name: "svc/getter" });
+  const m = await pul.resolve("svc/getter");
+  assert.equal(await m.f(), "f");
+  await assert.rejects(async () => await m.g(), /method 'g'/);
+  assert.equal(await m.f(), "f");
+  assert.equal(reads, 0);
+});
+
 withSystem("refer by id string and ActorId", async () => {
   const c = await RCounter.spawn();
   const ref = pul.refOf(c);
