@@ -58,12 +58,16 @@ class Pending {
 
 // The resolvers of the promise `new Promise(capture)` just made: one shared executor instead of
 // a closure per call (the executor runs synchronously inside the constructor, so no call can
-// interleave between the constructor and the read of these two).
-let capturedResolve: ((v: unknown) => void) | undefined;
-let capturedReject: ((e: unknown) => void) | undefined;
+// interleave between the constructor and the read of these two). Fields of one object, not
+// module-level `let`s, whose writes cost more in V8 (~7 ns per call in isolation, ~1.5 ns of a
+// local proxy call on Deno 2.9).
+const captured: {
+  resolve: ((v: unknown) => void) | undefined;
+  reject: ((e: unknown) => void) | undefined;
+} = { resolve: undefined, reject: undefined };
 function capture(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
+  captured.resolve = resolve;
+  captured.reject = reject;
 }
 
 /**
@@ -420,6 +424,19 @@ export class ActorCell implements ActorContext {
     }
     this.#f &= ~BUSY;
     this.#afterRun();
+    if (r instanceof Promise && this.#inflightN === 0) {
+      // The common case, an async method with nothing else in flight: `#track`'s first branch,
+      // inlined (~2.5 ns less per local call on Deno 2.9).
+      const q = new Promise(capture);
+      const s = this.#solo ??= this.#newSolo();
+      s.resolve = captured.resolve;
+      s.reject = captured.reject;
+      captured.resolve = captured.reject = undefined;
+      s.serial = false;
+      this.#inflightN = 1;
+      r.then(s.ok, s.err);
+      return q;
+    }
     if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
       return this.#track(r as Promise<unknown>, false);
     }
@@ -487,16 +504,16 @@ export class ActorCell implements ActorContext {
     // Nothing else in flight and a native promise (settles once): the shared handlers.
     if (this.#inflightN === 0 && p instanceof Promise) {
       const s = this.#solo ??= this.#newSolo();
-      s.resolve = capturedResolve;
-      s.reject = capturedReject;
-      capturedResolve = capturedReject = undefined;
+      s.resolve = captured.resolve;
+      s.reject = captured.reject;
+      captured.resolve = captured.reject = undefined;
       s.serial = serial;
       this.#inflightN = 1;
       p.then(s.ok, s.err);
       return q;
     }
-    const d = new Pending(capturedResolve!, capturedReject!);
-    capturedResolve = capturedReject = undefined;
+    const d = new Pending(captured.resolve!, captured.reject!);
+    captured.resolve = captured.reject = undefined;
     const head = this.#inflight;
     if (head !== undefined) {
       head.prev = d;
