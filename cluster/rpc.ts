@@ -512,6 +512,8 @@ class Served implements ServedRequest {
   failed = false;
   /** A macrotask that emits the batch is pending. */
   tickArmed = false;
+  /** The first item went out (it goes alone, at once: time to first item). */
+  firstOut = false;
   cancelled = false;
   streaming = false;
   wake: (() => void) | undefined = undefined;
@@ -1266,10 +1268,10 @@ export class RpcConnection {
   }
 
   /**
-   * Add an item to the stream's batch. The batch goes out when it is full, when the credit is
-   * used up, when the source ends, or at the next macrotask (`setImmediate`): a source that
-   * makes items synchronously or in microtasks fills whole batches, a slow one sends each item
-   * as soon as the event loop turns.
+   * Add an item to the stream's batch. The first item goes out at once; then the batch goes out
+   * when it is full, when the credit is used up, when the source ends, or at the next macrotask
+   * (`setImmediate`): a source that makes items synchronously or in microtasks fills whole
+   * batches, a slow one sends each item as soon as the event loop turns.
    */
   #queueItem(id: number, s: Served, value: unknown, lane: unknown): void {
     try {
@@ -1292,7 +1294,12 @@ export class RpcConnection {
       }
     }
     b.push(value);
-    if (b.length >= MAX_BATCH_ITEMS || s.credit <= 0) this.#emitBatch(id, s, lane);
+    if (b.length >= MAX_BATCH_ITEMS || s.credit <= 0 || !s.firstOut) {
+      // the first item does not wait for a batch: a consumer (a chat UI, a token stream) sees
+      // it one round trip after asking, whatever the producer's pace
+      s.firstOut = true;
+      this.#emitBatch(id, s, lane);
+    }
   }
 
   #emitBatch(id: number, s: Served, lane: unknown): void {
