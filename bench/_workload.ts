@@ -14,6 +14,14 @@ export type Kind = "pingpong" | "pipeline" | "bulk1m" | "bulk16m" | "stream";
  */
 export type OrchestratedKind = "join" | "fail_kill" | "fail_stop" | "local" | "memory";
 
+/**
+ * Short streams after the 100k-item one: the first-item figure is the median of their first-item
+ * times (one sample, the 100k stream's, is at the mercy of a GC or a scheduler tick).
+ */
+export const SHORT_STREAMS = 21;
+/** Items of each short stream. */
+export const SHORT_STREAM_ITEMS = 10;
+
 /** All client-side kinds, in the order a client runs them. */
 export const KINDS: readonly Kind[] = ["pingpong", "pipeline", "bulk1m", "bulk16m", "stream"];
 

@@ -36,9 +36,11 @@ import {
   KINDS,
   parseFlags,
   QUICK_WORKLOAD,
+  SHORT_STREAM_ITEMS,
+  SHORT_STREAMS,
   type Workload,
 } from "./_workload.ts";
-import { percentiles, wallMs } from "./_stats.ts";
+import { median, percentiles, wallMs } from "./_stats.ts";
 import { args, cpuMicros, exit, onStdinClose, pid, printJson } from "./_rt.ts";
 
 const HOST = "127.0.0.1";
@@ -215,7 +217,16 @@ async function oneStream(
 async function stream(echo: EchoProxy, wl: Workload): Promise<Record<string, number>> {
   await oneStream(echo, wl.streamWarmupItems);
   const res = await oneStream(echo, wl.streamItems);
-  return { items_per_s: wl.streamItems / res.seconds, ttfi_us: res.ttfiUs };
+  // first-item latency of short streams (a chat reply, a token stream): median of many
+  const firsts: number[] = [];
+  for (let i = 0; i < SHORT_STREAMS; i++) {
+    firsts.push((await oneStream(echo, SHORT_STREAM_ITEMS)).ttfiUs);
+  }
+  return {
+    items_per_s: wl.streamItems / res.seconds,
+    ttfi_us: res.ttfiUs,
+    ttfi_short_us: median(firsts),
+  };
 }
 
 async function runKind(kind: Kind, echo: EchoProxy, wl: Workload): Promise<KindResult> {

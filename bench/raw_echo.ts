@@ -33,9 +33,11 @@ import {
   KINDS,
   parseFlags,
   QUICK_WORKLOAD,
+  SHORT_STREAM_ITEMS,
+  SHORT_STREAMS,
   type Workload,
 } from "./_workload.ts";
-import { percentiles, wallMs } from "./_stats.ts";
+import { median, percentiles, wallMs } from "./_stats.ts";
 
 /** Frame type: echo the body. */
 export const T_ECHO = 0;
@@ -521,9 +523,15 @@ async function stream(port: number, wl: Workload): Promise<Record<string, number
   try {
     await oneStream(conn, r, wl.streamWarmupItems, wl.streamWindow);
     const res = await oneStream(conn, r, wl.streamItems, wl.streamWindow);
+    // first-item latency of short streams (a chat reply, a token stream): median of many
+    const firsts: number[] = [];
+    for (let i = 0; i < SHORT_STREAMS; i++) {
+      firsts.push((await oneStream(conn, r, SHORT_STREAM_ITEMS, wl.streamWindow)).ttfiUs);
+    }
     return {
       items_per_s: wl.streamItems / res.seconds,
       ttfi_us: res.ttfiUs,
+      ttfi_short_us: median(firsts),
       window: wl.streamWindow,
     };
   } finally {
