@@ -13,6 +13,7 @@
 
 import type { Conn, ConnectOptions, HostPort, Listener, Transport } from "./types.ts";
 import type * as NodeNet from "node:net";
+import { ReadHook } from "./read_hook.ts";
 
 let netModule: Promise<typeof NodeNet> | undefined;
 function loadNet(): Promise<typeof NodeNet> {
@@ -26,30 +27,6 @@ function fmt(host: string | undefined, port: number | undefined): string {
 
 /** Size of the reused read buffer of a dialled connection. */
 const CLIENT_READ_BUFFER = 64 * 1024;
-
-/** The `onread` hook of a dialled socket; bytes read before `start` are copied and kept. */
-class ReadHook {
-  readonly buffer = new Uint8Array(CLIENT_READ_BUFFER);
-  #onData: ((chunk: Uint8Array) => void) | undefined;
-  #early: Uint8Array[] = [];
-
-  /** The `onread` callback. */
-  readonly callback = (n: number, buf: Uint8Array): boolean => {
-    if (n <= 0) return true;
-    const view = buf.subarray(0, n);
-    if (this.#onData !== undefined) this.#onData(view);
-    else this.#early.push(view.slice());
-    return true;
-  };
-
-  /** Deliver what came early, then every later read, to `onData`. */
-  start(onData: (chunk: Uint8Array) => void): void {
-    const early = this.#early;
-    this.#early = [];
-    this.#onData = onData;
-    for (const c of early) onData(c);
-  }
-}
 
 class NodeNetConn implements Conn {
   readonly remoteAddr: string;
@@ -192,7 +169,7 @@ export class NodeNetTransport implements Transport {
   async connect(options: ConnectOptions): Promise<Conn> {
     options.signal?.throwIfAborted();
     const net = await loadNet();
-    const hook = new ReadHook();
+    const hook = new ReadHook(CLIENT_READ_BUFFER);
     const socket = net.connect({
       host: options.hostname,
       port: options.port,

@@ -35,6 +35,7 @@ import {
   type TlsSide,
 } from "../tls/classify.ts";
 import type { Conn, ConnectOptions, HostPort, Listener, Transport } from "./types.ts";
+import { ReadHook } from "./read_hook.ts";
 
 /** The default handshake timeout, in milliseconds. */
 export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 5000;
@@ -74,38 +75,12 @@ function addrOf(host: string | undefined, port: number | undefined): string {
   return `${h.includes(":") ? `[${h}]` : h}:${port ?? "?"}`;
 }
 
-/** Size of the reused read buffer of a dialled connection (one TLS record of plaintext). */
-const CLIENT_READ_BUFFER = 16 * 1024;
-
 /**
- * Reads of a dialled socket via `tls.connect({ onread })`: the runtime decrypts into one reused
- * buffer and calls back, without the Buffer, the Readable push and the `data` event of each read
- * (a measurable part of a small ask's cost). Bytes that arrive before {@linkcode Conn.start}
- * are copied and kept. Accepted sockets cannot take `onread` (it is ignored when a TLS socket
- * wraps an existing one) and read through `data` events.
+ * Size of the reused read buffer of a dialled connection (one TLS record of plaintext). Accepted
+ * sockets cannot take `onread` (it is ignored when a TLS socket wraps an existing one) and read
+ * through `data` events.
  */
-class ReadHook {
-  readonly buffer = new Uint8Array(CLIENT_READ_BUFFER);
-  #onData: ((chunk: Uint8Array) => void) | undefined;
-  #early: Uint8Array[] = [];
-
-  /** The `onread` callback. */
-  readonly callback = (n: number, buf: Uint8Array): boolean => {
-    if (n <= 0) return true;
-    const view = buf.subarray(0, n);
-    if (this.#onData !== undefined) this.#onData(view);
-    else this.#early.push(view.slice());
-    return true;
-  };
-
-  /** Deliver what came early, then every later read, to `onData`. */
-  start(onData: (chunk: Uint8Array) => void): void {
-    const early = this.#early;
-    this.#early = [];
-    this.#onData = onData;
-    for (const c of early) onData(c);
-  }
-}
+const CLIENT_READ_BUFFER = 16 * 1024;
 
 /** One established TLS connection. */
 class NodeTlsConn implements Conn {
@@ -371,7 +346,7 @@ export class NodeTlsTransport implements Transport {
         return;
       }
       let settled = false;
-      const hook = new ReadHook();
+      const hook = new ReadHook(CLIENT_READ_BUFFER);
       const sock = tls.connect({
         host: options.hostname,
         port: options.port,
