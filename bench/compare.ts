@@ -90,6 +90,14 @@ interface Medians {
 
 const has = (...xs: (number | undefined)[]) => xs.every((x) => x !== undefined && isFinite(x));
 
+/** Goal "≥ `raw`× the floor and ≥ `peer`× Moleculer" (the peer part only when it ran). */
+function atLeast(raw: number, peer: number): (m: Medians) => boolean | undefined {
+  return (m) =>
+    has(m.pulsing, m.raw)
+      ? m.pulsing! >= raw * m.raw! && (!has(m.moleculer) || m.pulsing! >= peer * m.moleculer!)
+      : undefined;
+}
+
 const FIGURES: Figure[] = [
   fig(
     "pingpong",
@@ -108,10 +116,7 @@ const FIGURES: Figure[] = [
     "msg/s",
     "higher",
     "≥ 0.5× raw, ≥ 10× moleculer",
-    (m) =>
-      has(m.pulsing, m.raw)
-        ? m.pulsing! >= 0.5 * m.raw! && (!has(m.moleculer) || m.pulsing! >= 10 * m.moleculer!)
-        : undefined,
+    atLeast(0.5, 10),
   ),
   fig(
     "bulk1m",
@@ -120,10 +125,7 @@ const FIGURES: Figure[] = [
     "MiB/s",
     "higher",
     "≥ 0.6× raw, ≥ 20× moleculer",
-    (m) =>
-      has(m.pulsing, m.raw)
-        ? m.pulsing! >= 0.6 * m.raw! && (!has(m.moleculer) || m.pulsing! >= 20 * m.moleculer!)
-        : undefined,
+    atLeast(0.6, 20),
   ),
   {
     ...fig(
@@ -133,10 +135,7 @@ const FIGURES: Figure[] = [
       "MiB/s",
       "higher",
       "≥ 0.6× raw, ≥ 20× moleculer",
-      (m) =>
-        has(m.pulsing, m.raw)
-          ? m.pulsing! >= 0.6 * m.raw! && (!has(m.moleculer) || m.pulsing! >= 20 * m.moleculer!)
-          : undefined,
+      atLeast(0.6, 20),
     ),
     base: "bulk1m.mib_per_s",
   },
