@@ -43,6 +43,13 @@ export interface StartWorkersOptions {
   startTimeout?: number;
   /** On stop, how long to wait for a worker's graceful exit before SIGKILL, in ms (default 5000). */
   stopTimeout?: number;
+  /**
+   * Start a new worker in place of one that exits while this node runs (default `true`): after
+   * 0.5 s, doubling up to 30 s while workers keep dying within a minute of their start. Its
+   * actors are gone with it; named ones are re-created by whoever spawned them, or by
+   * `placement: "remote"` spawns landing on the new worker.
+   */
+  restart?: boolean;
 }
 
 /** One worker subprocess. */
@@ -59,8 +66,10 @@ export interface WorkerInfo {
 
 /** The running workers. */
 export interface WorkerPool {
-  /** The workers, in start order. */
+  /** The workers, in start order (a restarted worker takes the place of the one it replaces). */
   readonly workers: WorkerInfo[];
+  /** How many workers were started again after they exited. */
+  readonly restarts: number;
   /** Stop every worker (graceful, then SIGKILL after `stopTimeout`). Idempotent. */
   stop(): Promise<void>;
 }
@@ -119,9 +128,9 @@ export async function startWorkers(
   const children = Array.from({ length: n }, () => spawnWorker(args, env, options));
   const stopTimeout = options.stopTimeout ?? 5_000;
   const pool = makePool(children, stopTimeout);
+  const timeout = options.startTimeout ?? 30_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const timeout = options.startTimeout ?? 30_000;
     const expired = new Promise<never>((_, reject) =>
       timer = setTimeout(
         () => reject(new PulsingRuntimeError(`workers did not start within ${timeout} ms`)),
@@ -136,16 +145,61 @@ export async function startWorkers(
   } finally {
     clearTimeout(timer);
   }
-  for (const c of children) {
-    c.exited.then((code) => {
-      if (!pool.stopping && !system.isShutdown) {
+  // Restart: a worker that exits while we run is replaced in its slot, with a backoff.
+  const restart = options.restart ?? true;
+  let backoffMs = RESTART_MIN_MS;
+  const watch = (slot: number, c: Child, startedAt: number): void => {
+    c.exited.then(async (code) => {
+      if (pool.stopping || system.isShutdown) return;
+      if (!restart) {
         system.log("warn", `worker ${c.pid} exited (code ${code}); it is not restarted`);
+        return;
       }
+      // a worker that ran for a while resets the backoff; one that keeps dying doubles it
+      if (Date.now() - startedAt > RESTART_RESET_MS) backoffMs = RESTART_MIN_MS;
+      const delay = backoffMs;
+      backoffMs = Math.min(backoffMs * 2, RESTART_MAX_MS);
+      system.log("warn", `worker ${c.pid} exited (code ${code}); restarting it in ${delay} ms`);
+      await new Promise((r) => setTimeout(r, delay));
+      if (pool.stopping || system.isShutdown) return;
+      const next = spawnWorker(args, env, options);
+      children[slot] = next;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const info = await Promise.race([
+          next.ready,
+          new Promise<never>((_, reject) =>
+            timer = setTimeout(
+              () => reject(new PulsingRuntimeError(`not joined within ${timeout} ms`)),
+              timeout,
+            )
+          ),
+        ]);
+        if (pool.stopping || system.isShutdown) return;
+        pool.workers[slot] = { ...info, exited: next.exited };
+        pool.restarts++;
+        system.log("info", `worker ${next.pid} (${info.addr}) replaces worker ${c.pid}`);
+      } catch (e) {
+        system.log("warn", `restarted worker ${next.pid} failed: ${(e as Error).message}`);
+        next.kill();
+      } finally {
+        clearTimeout(timer);
+      }
+      watch(slot, next, Date.now());
     });
-  }
+  };
+  const t0 = Date.now();
+  children.forEach((c, i) => watch(i, c, t0));
   system.onShutdown(() => pool.stop());
   return pool;
 }
+
+/** First restart delay of a worker, ms. */
+const RESTART_MIN_MS = 500;
+/** Longest restart delay, ms. */
+const RESTART_MAX_MS = 30_000;
+/** A worker that ran this long before exiting resets the restart delay, ms. */
+const RESTART_RESET_MS = 60_000;
 
 // ---- subprocesses, on Deno and Node ----
 
@@ -159,10 +213,14 @@ interface Child {
   kill(): void;
 }
 
-function makePool(children: Child[], stopTimeout: number): WorkerPool & { stopping: boolean } {
+function makePool(
+  children: Child[],
+  stopTimeout: number,
+): WorkerPool & { stopping: boolean; restarts: number } {
   let stopped: Promise<void> | undefined;
   const pool = {
     workers: [] as WorkerInfo[],
+    restarts: 0,
     stopping: false,
     stop(): Promise<void> {
       pool.stopping = true;

@@ -72,6 +72,42 @@ Deno.test("workers: 2 workers join, remote placement spreads a module's class ov
   }
 });
 
+Deno.test("workers: a worker killed with kill -9 is replaced by a new one that joins", async () => {
+  const system = await pul.actorSystem({ addr: "127.0.0.1:0", logger: () => {} });
+  const pids: number[] = [];
+  try {
+    const pool = await startWorkers(system, 1, { modules: [CLASSES] });
+    const first = pool.workers[0];
+    pids.push(first.pid);
+    Deno.kill(first.pid, "SIGKILL"); // a process this test's node started
+    let next = pool.workers[0];
+    for (let i = 0; i < 200 && next.pid === first.pid; i++) {
+      await sleep(50);
+      next = pool.workers[0];
+    }
+    pids.push(next.pid);
+    assert.notEqual(next.pid, first.pid, "no replacement within 10 s");
+    assert.notEqual(next.nodeId, first.nodeId);
+    assert.equal(pool.restarts, 1);
+    assert.ok(running(next.pid));
+    // the new worker is a member and hosts remote placements
+    let alive: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      alive = (await system.members()).filter((m) => m.status === "alive").map((m) => m.nodeId);
+      if (alive.includes(next.nodeId)) break;
+      await sleep(50);
+    }
+    assert.ok(alive.includes(next.nodeId), "the new worker is not an alive member");
+    const c = await Counter.spawn({ system, placement: next.nodeId, args: [41] });
+    assert.equal(await c.incr(), 42);
+  } finally {
+    await system.shutdown();
+    await waitGone(pids, 10_000);
+    pids.forEach(killLeftover);
+    assert.ok(!pids.some(running), "a worker outlived the shutdown");
+  }
+});
+
 Deno.test("workers: refused on an in-process system and for a bad count", async () => {
   const system = await pul.actorSystem({ logger: () => {} });
   try {
