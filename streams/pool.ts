@@ -7,6 +7,11 @@
  * 1 MiB buffer per message costs 300–650 µs (allocation, page faults, zeroing, and the
  * external-memory garbage collections it triggers) — more than moving the MiB over loopback.
  *
+ * Memory for a big size is also prepared ahead: once a buffer of 256 KiB or more is taken, a
+ * spare of the same size is allocated and its pages touched after the current macrotask, so the
+ * next message of that size is read into memory that is already there (sequential 1 MiB asks,
+ * pinned: 1,669 → 2,191 MiB/s, medians of 3; sizes up to 4 MiB).
+ *
  * Buffers leave the pool in one of two ways:
  * - **owned** (the default everywhere): the receiver keeps the buffer forever; the pool simply
  *   forgets it and allocates afresh next time. Nothing changes for user code.
@@ -46,7 +51,25 @@ export interface BytePoolOptions {
   maxBytes?: number;
   /** Most free buffers kept per exact size (default 4). */
   maxPerSize?: number;
+  /**
+   * Buffers of at least this size (default 256 KiB) are prepared ahead: after one is taken, a
+   * spare of the same size is made in the background for the next message.
+   */
+  prefillMinBytes?: number;
+  /**
+   * Most bytes held as prepared spares, and the largest size prepared (default 4 MiB: bigger
+   * messages take longer to read than the pauses between them, so preparing them only delays
+   * the next read).
+   */
+  prefillMaxBytes?: number;
 }
+
+/** Run `cb` after the current macrotask (setImmediate where the runtime has it). */
+const afterMacrotask: (cb: () => void) => void = (() => {
+  const si = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
+  if (typeof si === "function") return (cb: () => void) => void si(cb);
+  return (cb: () => void) => void setTimeout(cb, 0);
+})();
 
 /**
  * Free buffers by exact size. Handed-out buffers are remembered weakly, so `give` accepts only
@@ -68,6 +91,9 @@ export class BytePool {
   readonly #out = new WeakSet<ArrayBuffer>();
   #freeBytes = 0;
   #reused = 0;
+  readonly #prefillMin: number;
+  readonly #prefillMax: number;
+  #prefilling: number | undefined;
 
   /**
    * Create a pool.
@@ -78,6 +104,28 @@ export class BytePool {
     this.#min = Math.max(1, options.minBytes ?? 65536);
     this.#max = Math.max(0, options.maxBytes ?? 64 * 1024 * 1024);
     this.#perSize = Math.max(0, options.maxPerSize ?? 4);
+    this.#prefillMin = options.prefillMinBytes ?? 256 * 1024;
+    this.#prefillMax = Math.min(this.#max, options.prefillMaxBytes ?? 4 * 1024 * 1024);
+  }
+
+  /**
+   * Prepare one buffer of `size` for the next message of that size, after the current
+   * macrotask: fresh memory (allocation, zeroing, page faults: 300-650 µs per MiB on the
+   * benchmark VM) is then paid while the node waits for that message, not while it reads it.
+   * At most one size at a time, at most `prefillMaxBytes` held this way.
+   */
+  #prefill(size: number): void {
+    if (this.#prefilling !== undefined || size > this.#prefillMax) return;
+    this.#prefilling = size;
+    afterMacrotask(() => {
+      this.#prefilling = undefined;
+      if (this.#free.has(size) || this.#freeBytes + size > this.#prefillMax) return;
+      const ab = new ArrayBuffer(size);
+      const v = new Uint8Array(ab);
+      for (let i = 0; i < size; i += 4096) v[i] = 0; // fault every page in now
+      this.#free.set(size, [ab]);
+      this.#freeBytes += size;
+    });
   }
 
   /** Bytes held free, ready for reuse. */
@@ -108,6 +156,7 @@ export class BytePool {
     } else {
       ab = new ArrayBuffer(size);
     }
+    if (size >= this.#prefillMin && !this.#free.has(size)) this.#prefill(size);
     this.#out.add(ab);
     return new Uint8Array(ab);
   }
