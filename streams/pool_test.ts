@@ -41,16 +41,22 @@ Deno.test("BytePool: foreign, small and double gives are refused; caps hold", ()
 
 Deno.test("BytePool: a big size gets a spare prepared after the macrotask; beyond the cap, none", async () => {
   const pool = new BytePool({ prefillMinBytes: 300_000, prefillMaxBytes: 1_000_000 });
+  // the spare is made after the current macrotask; a busy loop can run timers first, so wait for
+  // it (bounded) rather than for a fixed time
+  const spareOf = async (bytes: number) => {
+    for (let i = 0; i < 500 && pool.freeBytes !== bytes; i++) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return pool.freeBytes;
+  };
   const a = pool.take(400_000);
   assert.equal(pool.freeBytes, 0, "prepared later, not on the taking path");
-  await new Promise((r) => setTimeout(r, 5));
-  assert.equal(pool.freeBytes, 400_000);
+  assert.equal(await spareOf(400_000), 400_000);
   const b = pool.take(400_000);
   assert.equal(pool.reused, 1, "the next message of that size takes the spare");
   assert.notEqual(a.buffer, b.buffer);
   assert.equal(b.length, 400_000);
-  await new Promise((r) => setTimeout(r, 5));
-  assert.equal(pool.freeBytes, 400_000, "and a new spare follows");
+  assert.equal(await spareOf(400_000), 400_000, "and a new spare follows");
   pool.take(200_000); // below prefillMinBytes
   pool.take(2_000_000); // above prefillMaxBytes
   await new Promise((r) => setTimeout(r, 5));
