@@ -646,7 +646,7 @@ export class RpcConnection {
       this.#sentAny = true;
       this.#lastActivity = Date.now();
       return conn.write(chunks);
-    }, options);
+    }, { ...options, onFatal: (e) => this.close(e) });
     this.#decoder = new FrameDecoder(this.#onMessage, options, receivePool);
     conn.start(this.#onData, this.#onConnClose, {
       target: () => this.#closed ? undefined : this.#decoder.readTarget(),

@@ -622,3 +622,16 @@ Deno.test("rpc: lent request bytes are reused for the next big message and detac
     await p.close();
   }
 });
+
+Deno.test("rpc: bytes detached while queued close the connection with a clear error, no hang", async () => {
+  const p = await pair(defaultTransport(), { onAsk: () => 1, onTell: () => {} });
+  try {
+    const bytes = new Uint8Array(20_000);
+    const asked = p.client.ask("x", [bytes]);
+    bytes.buffer.transfer(); // e.g. a lent buffer passed on and released before the write
+    await assert.rejects(asked, /detached before it was written/);
+    assert.equal(p.client.closed, true);
+  } finally {
+    await p.close();
+  }
+});

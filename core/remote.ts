@@ -402,7 +402,9 @@ export interface RemoteOptions extends SupervisionOptions {
    * allocation per call, the largest cost of big payloads (about 1.5× the MB/s on 1 MiB
    * arguments here). For classes whose methods do not keep their byte arguments, or views of
    * them, past their result: copy with `.slice()` what you keep, and await any message you
-   * send them in. Generator methods, local calls and tells are not affected. Default `false`.
+   * send them in (a message still queued when they are released fails, and its connection
+   * closes, with "a byte segment was detached before it was written"). Generator methods, local
+   * calls and tells are not affected. Default `false`.
    *
    * @example
    * ```ts

@@ -548,6 +548,7 @@ export class ChunkedMessage {
   /** The BEGIN frame. */
   readonly begin: Uint8Array;
   readonly #src: Uint8Array[];
+  readonly #lens: number[];
   readonly #mid: number;
   readonly #chunkSize: number;
   readonly #maxChunk: number;
@@ -569,6 +570,7 @@ export class ChunkedMessage {
     this.#chunkSize = chunk;
     this.#maxChunk = Math.max(chunk, maxChunk);
     this.#src = [meta, ...segments];
+    this.#lens = this.#src.map((b) => b.length);
     this.#left = total;
     const b = new Uint8Array(4 + 1 + 4 + 6 + 4 * segments.length);
     writeU32(b, 0, b.length - 4);
@@ -614,6 +616,7 @@ export class ChunkedMessage {
     let left = n;
     while (left > 0) {
       const s = this.#src[this.#i];
+      if (s.length !== this.#lens[this.#i]) throw new Error(DETACHED); // lost its memory since
       const k = Math.min(s.length - this.#off, left);
       if (k > 0) {
         out.push(this.#off === 0 && k === s.length ? s : s.subarray(this.#off, this.#off + k));
@@ -711,7 +714,17 @@ export interface FrameWriterOptions extends FrameSendOptions {
    * first messages while this side is still producing the rest.
    */
   eagerFlushMessages?: number;
+  /**
+   * Called once when the writer fails on its own (not because `write` failed): a queued byte
+   * segment was detached before it could be written. Everything queued has failed with the same
+   * error; the owner should close the connection.
+   */
+  onFatal?: (err: Error) => void;
 }
+
+/** Why a batch could not be written when a queued segment lost its memory. */
+const DETACHED = "a byte segment was detached before it was written " +
+  "(a Uint8Array lent to an actor method, used after the method's result settled?)";
 
 /** Byte views shorter than this are copied into the batch buffer rather than written as views. */
 const COPY_BELOW = 8192;
@@ -980,6 +993,22 @@ export class FrameWriter {
   }
 
   #flush = (): void => {
+    try {
+      this.#flushNow();
+    } catch (e) {
+      // nothing of this batch was written: fail everything queued rather than throw from a
+      // microtask (or send a frame shorter than its header says)
+      const err = e instanceof TypeError && /detached/i.test(e.message)
+        ? new Error(DETACHED, { cause: e })
+        : e instanceof Error
+        ? e
+        : new Error(String(e));
+      this.close(err);
+      this.#opts.onFatal?.(err);
+    }
+  };
+
+  #flushNow(): void {
     this.#scheduled = false;
     if (this.#error !== undefined || this.#inFlight) return;
     let finished: Pending[] | undefined;
@@ -1014,6 +1043,10 @@ export class FrameWriter {
       this.#wakeIdle();
       return;
     }
+    // every view queued was non-empty: an empty one now lost its memory since (detached)
+    for (let i = 0; i < out.length; i++) {
+      if (out[i].byteLength === 0) throw new Error(DETACHED);
+    }
     const dones = this.#dones;
     const written = this.#buf;
     // the next batch goes into the spare buffer while this one is being written
@@ -1039,7 +1072,7 @@ export class FrameWriter {
         this.close(e);
       },
     );
-  };
+  }
 
   #wakeIdle(): void {
     if (this.#idle.length === 0 || this.#inFlight || this.#scheduled || this.queued > 0) {

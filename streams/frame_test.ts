@@ -279,3 +279,27 @@ Deno.test("frame: a short tail rides in the last chunk, within maxFrameSize", ()
   assert.equal(got.length, 1);
   assert.deepEqual(got[0].segs[0], seg);
 });
+
+Deno.test("frame: a segment detached before it is written fails the batch and says why (no throw, no short frame)", async () => {
+  for (const size of [10_000, 200_000]) { // a view in a small message; a chunked message
+    const writes: Uint8Array[][] = [];
+    const fatal: Error[] = [];
+    const w = new FrameWriter((chunks) => Promise.resolve(void writes.push(chunks)), {
+      onFatal: (e) => fatal.push(e),
+    });
+    const seg = new Uint8Array(size);
+    const outcome = new Promise<Error | undefined>((r) =>
+      w.send(new Uint8Array([0xc0]), [seg], undefined, r)
+    );
+    seg.buffer.transfer(); // detached before the end of the turn, when the batch is written
+    const err = await outcome;
+    assert.ok(err instanceof Error);
+    assert.match(err.message, /detached before it was written/);
+    assert.equal(fatal.length, 1);
+    assert.equal(writes.length, 0, "nothing written");
+    const later = await new Promise<Error | undefined>((r) =>
+      w.send(new Uint8Array([0xc0]), [], undefined, r)
+    );
+    assert.ok(later instanceof Error, "the writer stays failed");
+  }
+});
