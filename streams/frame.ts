@@ -114,6 +114,7 @@ export class FrameDecoder {
   #body: Uint8Array = new Uint8Array(0);
   #bodyN = 0;
   #chunkLeft = 0; // CHUNK data bytes still to read
+  #chunkMid = 0; // the message the current CHUNK belongs to
   #chunk: Partial | undefined;
   #partials = new Map<number, Partial>();
   #partialBytes = 0;
@@ -382,7 +383,7 @@ export class FrameDecoder {
     const pm: Partial = { parts, total, filled: 0, part: 0, offset: 0 };
     this.#partialBytes += total;
     if (total === 0) {
-      this.#finish(mid, pm);
+      this.#finish(pm);
       return;
     }
     this.#partials.set(mid, pm);
@@ -396,10 +397,7 @@ export class FrameDecoder {
     }
     this.#chunk = pm;
     this.#state = S_CHUNK_DATA;
-    this.#pre[0] = mid >>> 24; // remember the id for #finish
-    this.#pre[1] = mid >>> 16;
-    this.#pre[2] = mid >>> 8;
-    this.#pre[3] = mid;
+    this.#chunkMid = mid;
   }
 
   #fillChunk(c: Uint8Array, p: number): number {
@@ -419,17 +417,19 @@ export class FrameDecoder {
         pm.offset = 0;
       }
     }
-    if (this.#chunkLeft === 0) {
-      this.#frames++;
-      this.#state = S_PREFIX;
-      this.#chunk = undefined;
-      if (pm.filled === pm.total) {
-        const mid = readU32(this.#pre, 0);
-        this.#partials.delete(mid);
-        this.#finish(mid, pm);
-      }
-    }
+    if (this.#chunkLeft === 0) this.#chunkEnd(pm);
     return p;
+  }
+
+  /** The current CHUNK frame is complete: back to frame prefixes; deliver a complete message. */
+  #chunkEnd(pm: Partial): void {
+    this.#frames++;
+    this.#state = S_PREFIX;
+    this.#chunk = undefined;
+    if (pm.filled === pm.total) {
+      this.#partials.delete(this.#chunkMid);
+      this.#finish(pm);
+    }
   }
 
   /**
@@ -472,19 +472,10 @@ export class FrameDecoder {
       pm.part++;
       pm.offset = 0;
     }
-    if (this.#chunkLeft === 0) {
-      this.#frames++;
-      this.#state = S_PREFIX;
-      this.#chunk = undefined;
-      if (pm.filled === pm.total) {
-        const mid = readU32(this.#pre, 0);
-        this.#partials.delete(mid);
-        this.#finish(mid, pm);
-      }
-    }
+    if (this.#chunkLeft === 0) this.#chunkEnd(pm);
   }
 
-  #finish(_mid: number, pm: Partial): void {
+  #finish(pm: Partial): void {
     this.#partialBytes -= pm.total;
     const meta = pm.parts[0];
     this.#onMessage(meta, pm.parts.slice(1), 0, meta.length);
