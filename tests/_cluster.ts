@@ -214,6 +214,25 @@ export async function stopAll(nodes: NodeProc[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.stop()));
 }
 
+/**
+ * Start `n` nodes (the first the seed of the others), wait until each sees all `n` alive, run
+ * `fn` with them, and stop them all — the ones in the array when `fn` ends, so a test that
+ * replaces a node in it gets the replacement stopped — whatever `fn` did.
+ */
+export async function withCluster<T>(
+  n: number,
+  fn: (nodes: NodeProc[]) => Promise<T>,
+  o: StartOptions = {},
+): Promise<T> {
+  const nodes = await startCluster(n, o);
+  try {
+    await waitMembers(nodes, n);
+    return await fn(nodes);
+  } finally {
+    await stopAll(nodes);
+  }
+}
+
 /** Wait until every node sees at least `n` alive members (20 s at most). */
 export async function waitMembers(nodes: NodeProc[], n: number): Promise<void> {
   for (const node of nodes) {

@@ -7,7 +7,14 @@
  * node is restarted on the same address. Topics across processes: topic_cluster_test.ts.
  */
 import assert from "node:assert/strict";
-import { type NodeProc, startCluster, startNode, stopAll, waitMembers } from "./_cluster.ts";
+import {
+  type NodeProc,
+  startCluster,
+  startNode,
+  stopAll,
+  waitMembers,
+  withCluster,
+} from "./_cluster.ts";
 
 const QUEUE = new URL("../queue/mod.ts", import.meta.url).href;
 
@@ -19,11 +26,9 @@ Deno.test({
   name: "cluster: queue buckets spread over 3 nodes; ranked readers on two nodes read all once",
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    const nodes = await startCluster(3);
-    try {
+  fn: () =>
+    withCluster(3, async (nodes) => {
       const [a, b, c] = nodes;
-      await waitMembers(nodes, 3);
       const N = 600;
       await a.run(
         `${USE}
@@ -92,10 +97,7 @@ Deno.test({
         await q.put({ id: "late" });`,
       );
       assert.ok((await waiting) < 5_000);
-    } finally {
-      await stopAll(nodes);
-    }
-  },
+    }),
 });
 
 /** Which node hosts each bucket of `topic` (bucket id → node id), as A sees the registry. */
@@ -126,11 +128,9 @@ Deno.test({
     "that bucket's records are lost, readers restart it at 0",
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    const nodes = await startCluster(3);
-    try {
+  fn: () =>
+    withCluster(3, async (nodes) => {
       const [a, b, c] = nodes;
-      await waitMembers(nodes, 3);
       const N = 240;
       // writer and a reader on A; the reader has read everything before the kill
       const read = await a.run<number>(
@@ -209,10 +209,7 @@ Deno.test({
         a.stderr(),
         /memory backend: the records stored in the previous bucket are lost/,
       );
-    } finally {
-      await stopAll(nodes);
-    }
-  },
+    }),
 });
 
 Deno.test({

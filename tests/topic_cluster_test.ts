@@ -7,7 +7,7 @@
  * reaches them.
  */
 import assert from "node:assert/strict";
-import { type NodeProc, startCluster, stopAll, waitMembers } from "./_cluster.ts";
+import { type NodeProc, startCluster, stopAll, waitMembers, withCluster } from "./_cluster.ts";
 
 const TOPIC = new URL("../topic/mod.ts", import.meta.url).href;
 
@@ -77,11 +77,9 @@ Deno.test({
   name: "cluster topic: publish on A reaches subscribers on B and C; a dead subscriber is evicted",
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    const nodes = await startCluster(3);
-    try {
+  fn: () =>
+    withCluster(3, async (nodes) => {
       const [a, b, c] = nodes;
-      await waitMembers(nodes, 3);
       await subscribe(b, "news", ["b"], 200);
       await subscribe(c, "news", ["c"], 200);
       const result = await a.run<{ delivered: number; subscriberCount: number }>(
@@ -120,21 +118,16 @@ Deno.test({
         `await new Promise((r) => setTimeout(r, 300)); return Object.values(globalThis.got);`,
       );
       assert.ok(gotSurvivor[0].some((m) => m.w === 1));
-    } finally {
-      await stopAll(nodes);
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "cluster topic: 5 publishers × 10 subscribers over 3 processes — every message, in order",
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    const nodes = await startCluster(3);
-    try {
+  fn: () =>
+    withCluster(3, async (nodes) => {
       const [a, b, c] = nodes;
-      await waitMembers(nodes, 3);
       const subs: [NodeProc, string[]][] = [
         [a, ["s0", "s1", "s2", "s3"]],
         [b, ["s4", "s5", "s6"]],
@@ -165,21 +158,16 @@ Deno.test({
           assertComplete(got, 5, M, id);
         }
       }
-    } finally {
-      await stopAll(nodes);
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "cluster topic: a subscriber process killed mid-storm does not stop delivery to the others",
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    const nodes = await startCluster(3);
-    try {
+  fn: () =>
+    withCluster(3, async (nodes) => {
       const [a, b, c] = nodes;
-      await waitMembers(nodes, 3);
       const ids: Record<string, string[]> = {
         [a.nodeId]: ["a0", "a1", "a2"],
         [b.nodeId]: ["b0", "b1", "b2"],
@@ -238,10 +226,7 @@ Deno.test({
         30_000,
       );
       assert.equal(count, 6);
-    } finally {
-      await stopAll(nodes);
-    }
-  },
+    }),
 });
 
 Deno.test({
