@@ -4,15 +4,7 @@ import type { ActorSystem } from "../core/system.ts";
 import * as queue from "./mod.ts";
 import { MemoryBackend } from "./memory_backend.ts";
 import type { QueueRecord } from "./backend.ts";
-
-async function drain(reader: queue.QueueReader): Promise<QueueRecord[]> {
-  const out: QueueRecord[] = [];
-  for (;;) {
-    const b = await reader.get({ limit: 1000 });
-    if (b.length === 0) return out;
-    out.push(...b);
-  }
-}
+import { drain } from "./_test_helpers.ts";
 
 Deno.test("queue backends: memory is the default; a registered alias works through the queue API", async () => {
   assert.deepEqual(queue.listBackends().slice(0, 2), ["memory", "sqlite"]);

@@ -1,27 +1,7 @@
 /** Bounded stress tests of the queue API (in-process; sizes kept small enough for CI). */
 import assert from "node:assert/strict";
-import * as pul from "../mod.ts";
-import type { ActorSystem } from "../core/system.ts";
 import * as queue from "./mod.ts";
-import type { QueueRecord } from "./backend.ts";
-
-async function withSystem(fn: (system: ActorSystem) => Promise<void>): Promise<void> {
-  const system = await pul.actorSystem();
-  try {
-    await fn(system);
-  } finally {
-    await system.shutdown();
-  }
-}
-
-async function drain(reader: queue.QueueReader): Promise<QueueRecord[]> {
-  const out: QueueRecord[] = [];
-  for (;;) {
-    const b = await reader.get({ limit: 500 });
-    if (b.length === 0) return out;
-    out.push(...b);
-  }
-}
+import { drain, withSystem } from "./_test_helpers.ts";
 
 Deno.test("queue stress: 1000 concurrent puts over 8 buckets, 10 concurrent readers", async () => {
   await withSystem(async (system) => {
@@ -30,7 +10,7 @@ Deno.test("queue stress: 1000 concurrent puts over 8 buckets, 10 concurrent read
     const readers = await Promise.all(
       Array.from({ length: 10 }, () => queue.readQueue(system, "stress1", { numBuckets: 8 })),
     );
-    const results = await Promise.all(readers.map(drain));
+    const results = await Promise.all(readers.map((r) => drain(r, 500)));
     for (const r of results) {
       assert.equal(r.length, 1000);
       assert.equal(new Set(r.map((x) => x.id)).size, 1000);
@@ -47,7 +27,7 @@ Deno.test("queue stress: 1 KB records and checksums of 200 records survive the t
       return { id: i, payload, sum: sum(payload) };
     });
     await q.put(recs);
-    const got = await drain(await queue.readQueue(system, "stress_big"));
+    const got = await drain(await queue.readQueue(system, "stress_big"), 500);
     assert.equal(got.length, 200);
     for (const r of got) {
       assert.equal((r.payload as string).length, 1024);
@@ -91,6 +71,6 @@ Deno.test("queue stress: 32 buckets are mostly used; 50 rapid flush cycles read 
       await f.put(Array.from({ length: 10 }, (_, i) => ({ id: `c${c}_${i}` })));
       await f.flush();
     }
-    assert.equal((await drain(await queue.readQueue(system, "flushes"))).length, 500);
+    assert.equal((await drain(await queue.readQueue(system, "flushes"), 500)).length, 500);
   });
 });

@@ -1,29 +1,11 @@
 import assert from "node:assert/strict";
 import * as pul from "../mod.ts";
-import type { ActorSystem } from "../core/system.ts";
 import { PulsingBusinessError, PulsingRuntimeError } from "../core/errors.ts";
 import * as queue from "./mod.ts";
 import { MemoryBackend } from "./memory_backend.ts";
 import { QueueBucketActor } from "./bucket_actor.ts";
 import type { QueueRecord } from "./backend.ts";
-
-async function withSystem(fn: (system: ActorSystem) => Promise<void>): Promise<void> {
-  const system = await pul.actorSystem();
-  try {
-    await fn(system);
-  } finally {
-    await system.shutdown();
-  }
-}
-
-async function drain(reader: queue.QueueReader): Promise<QueueRecord[]> {
-  const out: QueueRecord[] = [];
-  for (;;) {
-    const b = await reader.get({ limit: 1000 });
-    if (b.length === 0) return out;
-    out.push(...b);
-  }
-}
+import { drain, withSystem } from "./_test_helpers.ts";
 
 Deno.test("queue: put one record and a list; results say where each went", async () => {
   await withSystem(async (system) => {

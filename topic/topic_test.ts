@@ -4,15 +4,7 @@ import type { ActorSystem } from "../core/system.ts";
 import { PulsingBusinessError, PulsingTimeoutError } from "../core/errors.ts";
 import * as topic from "./mod.ts";
 import { brokerClient } from "./broker_client.ts";
-
-async function withSystem(fn: (system: ActorSystem) => Promise<void>): Promise<void> {
-  const system = await pul.actorSystem();
-  try {
-    await fn(system);
-  } finally {
-    await system.shutdown();
-  }
-}
+import { withSystem } from "../queue/_test_helpers.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
