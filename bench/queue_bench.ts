@@ -22,7 +22,7 @@
  * @module
  */
 
-import { type NodeProc, startNode } from "../tests/_cluster.ts";
+import { type NodeProc, startNode, waitMembers } from "../tests/_cluster.ts";
 
 const QUEUE = new URL("../queue/mod.ts", import.meta.url).href;
 const NUM_BUCKETS = 4;
@@ -72,16 +72,7 @@ async function main(): Promise<void> {
     nodes.push(h);
     const w = await startNode({ seeds: [h.addr] });
     nodes.push(w);
-    for (const n of nodes) {
-      await n.run(
-        `for (let i = 0; i < 200; i++) {
-          if ((await system.members()).filter((m) => m.status === "alive").length >= 2) return;
-          await new Promise((r) => setTimeout(r, 25));
-        }
-        throw new Error("no cluster");`,
-        20_000,
-      );
-    }
+    await waitMembers(nodes, 2);
     // on H: the echo actor and every bucket of the queue
     await h.run(
       `const queue = await import(${JSON.stringify(QUEUE)});

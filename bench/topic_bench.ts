@@ -19,7 +19,7 @@
  * @module
  */
 
-import { type NodeProc, startNode } from "../tests/_cluster.ts";
+import { type NodeProc, startNode, waitMembers } from "../tests/_cluster.ts";
 
 const TOPIC = new URL("../topic/mod.ts", import.meta.url).href;
 const PUBLISHERS = 4;
@@ -119,16 +119,7 @@ async function main(): Promise<void> {
     nodes.push(s);
     const p = await startNode({ seeds: [s.addr] });
     nodes.push(p);
-    for (const n of nodes) {
-      await n.run(
-        `for (let i = 0; i < 200; i++) {
-          if ((await system.members()).filter((m) => m.status === "alive").length >= 2) return;
-          await new Promise((r) => setTimeout(r, 25));
-        }
-        throw new Error("no cluster");`,
-        20_000,
-      );
-    }
+    await waitMembers(nodes, 2);
     await s.run(`await Counter.spawn({ system, name: "bench/echo" }); return true;`);
     const raw: number[] = [];
     const cases = [
