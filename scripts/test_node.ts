@@ -30,20 +30,11 @@
 import * as esbuild from "npm:esbuild@0.28.2";
 import { buildNpm, npmDependencies, parseNpmSpecifier, TYPESCRIPT } from "./build_npm.ts";
 import { findNode, installBuiltPackage, type NodeBinary, nodeVersion, ROOT } from "./_node.ts";
+import { SHIMMED as SHIMMED_LIST } from "./_shimmed.mjs";
 
 const SHIM = `${ROOT}/scripts/node_test_shim.mjs`;
-/** The `Deno.*` members the shim provides (kept in step with `SHIMMED` in the shim). */
-const SHIMMED = new Set([
-  "test",
-  "env",
-  "makeTempDir",
-  "remove",
-  "removeSync",
-  "stat",
-  "errors",
-  "listen",
-  "NetAddr",
-]);
+/** The `Deno.*` members the shim provides. */
+const SHIMMED = new Set(SHIMMED_LIST);
 /** Folders never searched for tests. */
 const SKIP_DIRS = new Set([
   "node_modules",
