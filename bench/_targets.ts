@@ -405,6 +405,32 @@ export function moleculerTarget(serializer: "json" | "cbor" = "json"): Target {
  * includes the whole path: proxy → remote ref → RPC (codec, framing, batching) → actor mailbox
  * and back. Local figure: `local_compare.ts`; memory: `memory_idle.ts` (100,000 named actors).
  */
+/** How `pulsing_node.ts` plays each role, whatever runs it (`run` builds the command). */
+function pulsingRoles(
+  run: (role: string, port: number, extra?: string[]) => [string, string[]],
+): Pick<
+  ProcessTargetSpec,
+  | "serverPicksPort"
+  | "server"
+  | "client"
+  | "joinObserver"
+  | "joiner"
+  | "joinerReportsReverse"
+  | "failObserver"
+> {
+  return {
+    serverPicksPort: true,
+    server: (port: number) => run("server", port, ["--watch-stdin"]),
+    client: (port: number, kinds: readonly Kind[], wl: Workload) =>
+      run("client", port, ["--kinds", kinds.join(","), "--params", JSON.stringify(wl)]),
+    joinObserver: (port: number) => run("join-observer", port),
+    joiner: (port: number) => run("joiner", port),
+    joinerReportsReverse: true,
+    failObserver: (port: number, boundMs: number) =>
+      run("fail-observer", port, ["--bound-ms", `${boundMs}`]),
+  };
+}
+
 export function pulsingTarget(tls = false): Target {
   const script = here("./pulsing_node.ts");
   const secure = tls ? ["--passphrase", "bench passphrase"] : [];
@@ -418,14 +444,7 @@ export function pulsingTarget(tls = false): Target {
       (tls
         ? "calls over passphrase mutual TLS (node:tls), default timings)"
         : "calls over the default Deno TCP transport, plaintext, default timings)"),
-    serverPicksPort: true,
-    server: (port) => run("server", port, ["--watch-stdin"]),
-    client: (port, kinds, wl) =>
-      run("client", port, ["--kinds", kinds.join(","), "--params", JSON.stringify(wl)]),
-    joinObserver: (port) => run("join-observer", port),
-    joiner: (port) => run("joiner", port),
-    joinerReportsReverse: true,
-    failObserver: (port, boundMs) => run("fail-observer", port, ["--bound-ms", `${boundMs}`]),
+    ...pulsingRoles(run),
     local: (ctx) => [deno, ["run", "-A", here("./local_compare.ts"), ...localN(ctx)]],
     memory: () => [deno, ["run", "-A", "--v8-flags=--expose-gc", here("./memory_idle.ts")]],
   });
@@ -483,14 +502,7 @@ export function pulsingNodeTarget(): Target {
         `node:net, plaintext; built by scripts/build_npm.ts, installed with npm in ${r.dir})`;
       return null;
     },
-    serverPicksPort: true,
-    server: (port) => run("server", port, ["--watch-stdin"]),
-    client: (port, kinds, wl) =>
-      run("client", port, ["--kinds", kinds.join(","), "--params", JSON.stringify(wl)]),
-    joinObserver: (port) => run("join-observer", port),
-    joiner: (port) => run("joiner", port),
-    joinerReportsReverse: true,
-    failObserver: (port, boundMs) => run("fail-observer", port, ["--bound-ms", `${boundMs}`]),
+    ...pulsingRoles(run),
     local: (ctx) => [node, [scripts.local_compare, ...localN(ctx)]],
     memory: () => [node, ["--expose-gc", scripts.memory_idle]],
   };
