@@ -68,15 +68,8 @@ export class BucketClient extends PlacedActor {
     }
     const have = info.config;
     const c = this.config;
-    if (have.numBuckets !== c.numBuckets || have.backend !== c.backend) {
-      throw permanent(
-        new PulsingRuntimeError(
-          `Queue "${c.topic}" bucket ${c.bucketId} exists with numBuckets=${have.numBuckets} ` +
-            `and backend "${have.backend}", but this handle uses numBuckets=${c.numBuckets} and ` +
-            `backend "${c.backend}": open the queue with the same options everywhere`,
-        ),
-      );
-    }
+    const mismatch = configMismatch(have, c);
+    if (mismatch) throw permanent(mismatch);
     const actor = ref.actorId.value;
     if (this.#actor !== undefined && this.#actor !== actor) {
       this.#relocations++;
@@ -111,4 +104,34 @@ export class BucketClient extends PlacedActor {
         `${this.config.bucketId} are lost if its node died`
       : "";
   }
+}
+
+/**
+ * The error for a bucket found with another number of buckets or another backend than a
+ * handle uses (it names both), or `undefined` when they agree.
+ *
+ * @param have The configuration of the existing bucket.
+ * @param want The handle's number of buckets and backend.
+ * @returns A `PulsingRuntimeError`, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { configMismatch } from "./bucket_client.ts";
+ * const have = { topic: "q", bucketId: 0, numBuckets: 8, backend: "memory" };
+ * console.log(configMismatch(have, { numBuckets: 8, backend: "memory" })); // undefined
+ * console.log(configMismatch(have, { numBuckets: 4, backend: "memory" })?.message);
+ * // 'Queue "q" bucket 0 exists with numBuckets=8 and backend "memory", but this handle uses numBuckets=4 ...'
+ * ```
+ */
+export function configMismatch(
+  have: BucketConfig,
+  want: Pick<BucketConfig, "numBuckets" | "backend">,
+): PulsingRuntimeError | undefined {
+  if (have.numBuckets === want.numBuckets && have.backend === want.backend) return undefined;
+  return new PulsingRuntimeError(
+    `Queue "${have.topic}" bucket ${have.bucketId} exists with numBuckets=${have.numBuckets} ` +
+      `and backend "${have.backend}", but this handle uses numBuckets=${want.numBuckets} and ` +
+      `backend "${want.backend}": open the queue with the same options everywhere, or leave ` +
+      "numBuckets and backend out to use the queue's",
+  );
 }

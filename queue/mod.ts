@@ -32,6 +32,7 @@ import { type Queue, writeQueue, type WriteQueueOptions } from "./queue.ts";
 import { type QueueReader, readQueue, type ReadQueueOptions } from "./reader.ts";
 
 export {
+  discoverQueue,
   type PutResult,
   Queue,
   QueueErrorCode,
@@ -42,7 +43,6 @@ export {
 } from "./queue.ts";
 export {
   assignBuckets,
-  discoverQueue,
   type QueueBatchesOptions,
   type QueueGetOptions,
   QueueReader,
@@ -85,10 +85,12 @@ export interface SystemOption {
  * Open a write handle on a queue topic (`pul.queue.write`).
  *
  * @param topic The queue topic: letters, digits, `_`, `-`.
- * @param options Bucket column (`"id"`), number of buckets (4), batch size (100), backend
- * (`"memory"`), backend options, storage path, and the system (default: the global one).
+ * @param options Bucket column (`"id"`), batch size (100), number of buckets and backend
+ * (those not given are the existing queue's; for a new queue 4 and `"memory"`), backend
+ * options, storage path, and the system (default: the global one).
  * @returns The {@linkcode Queue}.
- * @throws {PulsingRuntimeError} If no system is given and Pulsing is not initialized.
+ * @throws {PulsingRuntimeError} If no system is given and Pulsing is not initialized, or a
+ * given `numBuckets` or `backend` differs from the existing queue's.
  *
  * @example
  * ```ts

@@ -7,6 +7,14 @@
  * - **Bucket of a record**: `getBucketId(record[bucketColumn], numBuckets)` — a documented,
  *   stable hash (see `bucket_hash.ts`): every node, runtime and version agrees, and `1` and
  *   `"1"` are different keys.
+ * - **One configuration per queue**: `numBuckets` and `backend` not given are taken from the
+ *   existing queue (with them its `backendOptions` and `storagePath`); with no queue yet the
+ *   defaults apply (4 buckets, memory). Opening a writer finds bucket 0 or creates it (empty;
+ *   a durable backend opens its storage on first use): bucket 0 holds the queue's
+ *   configuration, and every writer checks it before its handle is returned. So writers
+ *   opening a new queue at once agree, and a value given explicitly that differs from the
+ *   queue's fails `writeQueue` with a `PulsingRuntimeError` naming both — records are never
+ *   hashed with a wrong number of buckets. This is done once, when the writer is opened.
  * - **Validation first**: every record of a `put` is checked (an object, with a bucket column
  *   that is not `undefined`, whose value can be hashed) before anything is sent. A missing
  *   column is a {@linkcode PulsingBusinessError} (code 400) and nothing of that `put` is
@@ -39,9 +47,13 @@
 import { PulsingBusinessError } from "../core/errors.ts";
 import type { ActorSystem } from "../core/system.ts";
 import { type BackendStats, getBackend, type QueueRecord } from "./backend.ts";
-import { BucketClient } from "./bucket_client.ts";
+import type { BucketConfig, BucketInfo } from "./bucket_actor.ts";
+import { BucketClient, configMismatch } from "./bucket_client.ts";
 import { assertNumBuckets, getBucketId, type HashableKey } from "./bucket_hash.ts";
-import { validateTopic } from "./placement.ts";
+import { bucketActorName, validateTopic } from "./placement.ts";
+
+/** How long asking an existing bucket for its configuration may take (ms). */
+const DISCOVER_TIMEOUT_MS = 5_000;
 
 /** Error codes of the queue's {@linkcode PulsingBusinessError}s. */
 export const QueueErrorCode = {
@@ -51,9 +63,9 @@ export const QueueErrorCode = {
 
 /** Options shared by {@linkcode writeQueue} and `readQueue`: how the buckets are stored. */
 export interface QueueStorageOptions {
-  /** Number of buckets (default 4; a reader takes the existing queue's). Writers and readers of a topic must agree. */
+  /** Number of buckets. Not given: the existing queue's, or 4 for a new queue. Given: it must be the queue's. */
   numBuckets?: number;
-  /** Backend name: `"memory"` (default; a reader takes the existing queue's), `"sqlite"`, or one registered on every node. */
+  /** Backend name: `"memory"`, `"sqlite"`, or one registered on every node. Not given: the existing queue's, or `"memory"` for a new queue. Given: it must be the queue's. */
   backend?: string;
   /** Backend-specific options (e.g. `{ synchronous: "full" }` for sqlite). */
   backendOptions?: Record<string, unknown>;
@@ -134,6 +146,14 @@ export function bucketClient(
   });
 }
 
+function bucketColumnOf(options: WriteQueueOptions): string {
+  const col = options.bucketColumn ?? "id";
+  if (typeof col !== "string" || col.length === 0) {
+    throw new TypeError(`bucketColumn must be a non-empty string, got ${String(col)}`);
+  }
+  return col;
+}
+
 interface Group {
   records: QueueRecord[];
   resolve: (first: number) => void;
@@ -179,13 +199,13 @@ export class Queue {
   readonly #storage: ResolvedStorage;
   readonly #lanes = new Map<number, Lane>();
 
-  /** Use {@linkcode writeQueue} (it validates the options). */
+  /**
+   * Use {@linkcode writeQueue}: it validates the options and takes those not given from the
+   * existing queue (this constructor applies the defaults without looking).
+   */
   constructor(system: ActorSystem, topic: string, options: WriteQueueOptions = {}) {
     const s = resolveStorage(topic, options);
-    const col = options.bucketColumn ?? "id";
-    if (typeof col !== "string" || col.length === 0) {
-      throw new TypeError(`bucketColumn must be a non-empty string, got ${String(col)}`);
-    }
+    const col = bucketColumnOf(options);
     this.#system = system;
     this.#storage = s;
     this.topic = topic;
@@ -359,7 +379,11 @@ export class Queue {
 }
 
 /**
- * Open a write handle on a queue topic. No bucket is created until a record goes to it.
+ * Open a write handle on a queue topic. `numBuckets` and `backend` not given are the existing
+ * queue's (found as a reader finds them), or the defaults (4, `"memory"`) for a new queue;
+ * bucket 0 is found or created (empty) with them, so that every writer of the topic uses the
+ * same number of buckets (see the module documentation). The other buckets are created when a
+ * record goes to them.
  *
  * @param system The actor system (any node of the cluster).
  * @param topic The queue topic: letters, digits, `_`, `-`.
@@ -368,25 +392,134 @@ export class Queue {
  * @throws {TypeError} On an invalid topic or bucket column.
  * @throws {RangeError} On an invalid `numBuckets` or `batchSize`.
  * @throws {PulsingBusinessError} Code 404 if the backend is not registered on this node.
+ * @throws {PulsingRuntimeError} If a given `numBuckets` or `backend` differs from the existing
+ * queue's (the message names both), or bucket 0 stays unreachable.
  *
  * @example
  * ```ts
  * import * as pul from "../mod.ts";
  * import { writeQueue } from "./queue.ts";
  * const system = await pul.actorSystem();
- * const q = await writeQueue(system, "events", { bucketColumn: "id", numBuckets: 4 });
+ * await writeQueue(system, "events", { bucketColumn: "id", numBuckets: 8 });
+ * const q = await writeQueue(system, "events"); // the queue's 8 buckets
+ * console.log(q.numBuckets); // 8
  * console.log(await q.put({ id: "e1", kind: "click" })); // { bucketId: ..., offset: 0 }
+ * await writeQueue(system, "events", { numBuckets: 4 }).catch((e) => console.log(e.name));
+ * // "PulsingRuntimeError"
  * await system.shutdown();
  * ```
  */
-export function writeQueue(
+export async function writeQueue(
   system: ActorSystem,
   topic: string,
   options: WriteQueueOptions = {},
 ): Promise<Queue> {
+  resolveStorage(topic, options); // bad options fail before asking the cluster
+  bucketColumnOf(options);
+  return new Queue(system, topic, await anchoredOptions(system, topic, options));
+}
+
+/**
+ * The writer's options completed from the existing queue, once bucket 0 has been found with
+ * the same `numBuckets` and `backend`, or created with them. Bucket 0 is created by one
+ * writer only (its home node refuses a second one), so writers racing on a new queue end up
+ * with the same values: one that loses with values of its own that differ gets the error, one
+ * that had looked before bucket 0 existed looks again and takes the winner's.
+ */
+async function anchoredOptions(
+  system: ActorSystem,
+  topic: string,
+  options: WriteQueueOptions,
+): Promise<WriteQueueOptions> {
+  let found = await discoverQueue(system, topic);
+  for (let attempt = 1;; attempt++) {
+    const completed = found ? withDiscovered(options, found) : options;
+    const s = resolveStorage(topic, completed);
+    const conflict = found && configMismatch(found, s);
+    if (conflict) throw conflict;
+    try {
+      await bucketClient(system, topic, s, 0).call("info", []);
+      return completed;
+    } catch (e) {
+      // bucket 0 created by another handle since we looked, with other values: look again
+      const now = attempt === 1 ? await discoverQueue(system, topic) : undefined;
+      if (!now || !configMismatch(now, s)) throw e;
+      found = now;
+    }
+  }
+}
+
+/**
+ * Storage options completed with an existing bucket's configuration (internal, shared with
+ * the reader): the options given win; `backendOptions` and `storagePath` are taken only when
+ * the backend is the bucket's.
+ *
+ * @param options The caller's options.
+ * @param found The configuration of a bucket of the queue (see {@linkcode discoverQueue}).
+ * @returns The options, completed.
+ *
+ * @example
+ * ```ts
+ * import { withDiscovered } from "./queue.ts";
+ * const found = { topic: "q", bucketId: 2, numBuckets: 8, backend: "sqlite", storagePath: "/d/q/bucket_2" };
+ * console.log(withDiscovered({}, found)); // { numBuckets: 8, backend: "sqlite", backendOptions: undefined, storagePath: "/d/q" }
+ * console.log(withDiscovered({ numBuckets: 4 }, found).numBuckets); // 4
+ * ```
+ */
+export function withDiscovered<O extends QueueStorageOptions>(options: O, found: BucketConfig): O {
+  const backend = options.backend ?? found.backend;
+  const same = backend === found.backend;
+  const dir = found.storagePath?.replace(/[\\/]+bucket_\d+$/, "");
+  return {
+    ...options,
+    numBuckets: options.numBuckets ?? found.numBuckets,
+    backend,
+    backendOptions: options.backendOptions ?? (same ? found.backendOptions : undefined),
+    storagePath: options.storagePath ?? (same ? dir : undefined),
+  };
+}
+
+/**
+ * The configuration of an existing bucket of `topic` (bucket 0 first, then any bucket the
+ * registry knows), or `undefined` when the queue has no live bucket yet.
+ *
+ * @param system The system to ask through.
+ * @param topic The queue topic.
+ * @returns The bucket's configuration, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import * as pul from "../mod.ts";
+ * import { discoverQueue, writeQueue } from "./queue.ts";
+ * const system = await pul.actorSystem();
+ * console.log(await discoverQueue(system, "found")); // undefined
+ * await writeQueue(system, "found", { numBuckets: 2 });
+ * console.log((await discoverQueue(system, "found"))?.numBuckets); // 2
+ * await system.shutdown();
+ * ```
+ */
+export async function discoverQueue(
+  system: ActorSystem,
+  topic: string,
+): Promise<BucketConfig | undefined> {
+  const first = bucketActorName(topic, 0);
+  const atFirst = await configOf(system, first);
+  if (atFirst) return atFirst;
+  const prefix = first.replace(/0$/, "");
+  for (const info of await system.allNamedActors()) {
+    if (info.path === first || !info.path.startsWith(prefix)) continue;
+    const config = await configOf(system, info.path);
+    if (config) return config;
+  }
+  return undefined;
+}
+
+/** The configuration of the bucket actor called `name`, if it answers. */
+async function configOf(system: ActorSystem, name: string): Promise<BucketConfig | undefined> {
   try {
-    return Promise.resolve(new Queue(system, topic, options));
-  } catch (e) {
-    return Promise.reject(e);
+    const ref = await system.resolve(name);
+    return (await ref.call("info", [], { timeout: DISCOVER_TIMEOUT_MS }) as BucketInfo).config;
+  } catch {
+    return undefined; // not there, or its node is gone
   }
 }

@@ -33,13 +33,14 @@
 import { PulsingRuntimeError } from "../core/errors.ts";
 import type { ActorSystem } from "../core/system.ts";
 import type { QueueRecord } from "./backend.ts";
-import type { BucketConfig, BucketInfo } from "./bucket_actor.ts";
 import type { BucketClient } from "./bucket_client.ts";
-import { bucketActorName } from "./placement.ts";
-import { bucketClient, type QueueStorageOptions, resolveStorage } from "./queue.ts";
-
-/** How long asking an existing bucket for its configuration may take (ms). */
-const DISCOVER_TIMEOUT_MS = 5_000;
+import {
+  bucketClient,
+  discoverQueue,
+  type QueueStorageOptions,
+  resolveStorage,
+  withDiscovered,
+} from "./queue.ts";
 
 /** A long wait is made of slices of this length (each a fresh call to each bucket). */
 const WAIT_SLICE_MS = 2_000;
@@ -480,58 +481,4 @@ export async function readQueue(
   }
   const found = await discoverQueue(system, topic);
   return new QueueReader(system, topic, found ? withDiscovered(options, found) : options);
-}
-
-/** The options of a reader completed with what an existing bucket says (explicit ones win). */
-function withDiscovered(options: ReadQueueOptions, found: BucketConfig): ReadQueueOptions {
-  const backend = options.backend ?? found.backend;
-  const same = backend === found.backend;
-  const dir = found.storagePath?.replace(/[\\/]+bucket_\d+$/, "");
-  return {
-    ...options,
-    numBuckets: options.numBuckets ?? found.numBuckets,
-    backend,
-    backendOptions: options.backendOptions ?? (same ? found.backendOptions : undefined),
-    storagePath: options.storagePath ?? (same ? dir : undefined),
-  };
-}
-
-/**
- * The configuration of an existing bucket of `topic` (bucket 0 first, then any bucket the
- * registry knows), or `undefined` when the queue has no live bucket yet.
- *
- * @param system The system to ask through.
- * @param topic The queue topic.
- * @returns The bucket's configuration, or `undefined`.
- *
- * @example
- * ```ts
- * import * as pul from "../mod.ts";
- * import { writeQueue } from "./queue.ts";
- * import { discoverQueue } from "./reader.ts";
- * const system = await pul.actorSystem();
- * console.log(await discoverQueue(system, "found")); // undefined
- * await (await writeQueue(system, "found", { numBuckets: 2 })).put({ id: 1 });
- * console.log((await discoverQueue(system, "found"))?.numBuckets); // 2
- * await system.shutdown();
- * ```
- */
-export async function discoverQueue(
-  system: ActorSystem,
-  topic: string,
-): Promise<BucketConfig | undefined> {
-  const names = [bucketActorName(topic, 0)];
-  const prefix = names[0].replace(/0$/, "");
-  for (const info of await system.allNamedActors()) {
-    if (info.path.startsWith(prefix) && !names.includes(info.path)) names.push(info.path);
-  }
-  for (const name of names) {
-    try {
-      const ref = await system.resolve(name);
-      return (await ref.call("info", [], { timeout: DISCOVER_TIMEOUT_MS }) as BucketInfo).config;
-    } catch {
-      // not there, or its node is gone: try the next one
-    }
-  }
-  return undefined;
 }
