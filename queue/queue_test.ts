@@ -321,7 +321,7 @@ Deno.test("queue: a reader without numBuckets/backend takes them from the existi
     assert.equal((await drain(r)).length, 20);
     const r1 = await queue.readQueue(system, "found2", { rank: 1, worldSize: 2 });
     assert.deepEqual(r1.bucketIds, [1]);
-    // only bucket 1 exists: found through the registry
+    // the writer creates bucket 0 (it holds the queue's settings); readers find the count there
     const q3 = await queue.writeQueue(system, "found3", { numBuckets: 3 });
     let id = 0;
     while (q3.getBucketId(id) !== 1) id++;
