@@ -11,7 +11,8 @@
  *
  * Protocol (RPC heads, on the node's ordinary connections):
  * - worker → head `{op:"h-reg", id, a}` (ask, body: the worker's registry snapshot). Reply
- *   {@linkcode HeadWelcome}: the members, every node's names and the membership epoch. Sent at
+ *   {@linkcode HeadWelcome}: the live members, the members gone (dead or left) it still
+ *   remembers, every node's names and the membership epoch. Sent at
  *   start, again after the head was lost or did not know the worker, and as a *resync* when a
  *   heartbeat shows the worker's view diverged (registering again while known is idempotent).
  * - worker → head `{op:"h-hb", id}` (ask, body `{v}`: the worker's registry version) every
@@ -23,8 +24,9 @@
  * - head → worker `{op:"h-push"}` (tell, body {@linkcode HeadPush}): a member changed (up,
  *   dead, left; with the epoch `e` of that change and the head's id `h`) and/or a node's full
  *   names (after a registration or a missed change).
- * - worker → head `{op:"h-bye", id}` (tell): graceful leave. A head that shuts down pushes its
- *   own "left" record to every worker.
+ * - worker → head `{op:"h-bye", id}` (tell): graceful leave (also sent while a registration
+ *   is in flight: the head may already hold the worker as alive). A head that shuts down
+ *   pushes its own "left" record to every worker.
  * - `{op:"pull", n}` (ask): the names of node `n` as the head holds them (gap repair).
  *
  * Consistency: pushes and deltas are best effort (a tell can be lost on a closing connection,
@@ -38,7 +40,10 @@
  *   welcome is adopted;
  * - the heartbeat reply carries the head's epoch and registry digest; a worker whose epoch or
  *   digest differs on two heartbeats in a row registers again (a resync: the welcome is
- *   authoritative), so any divergence is repaired within a few heartbeats;
+ *   authoritative), so any divergence is repaired within a few heartbeats. The welcome lists
+ *   the members gone with their state, so a member whose "left" push was missed is "left"
+ *   after the resync, not "dead"; one the head no longer lists at all (its tombstone expired
+ *   after `tombstoneMs`, or an older head) is taken as dead;
  * - the head pulls a worker's names when its heartbeat reports a newer version than the head
  *   holds (a lost or reordered delta), at most one pull per worker at a time.
  *
@@ -119,6 +124,12 @@ export interface HeadWelcome {
   members: Member[];
   /** Every live member's names. */
   parts: RegistrySnapshot[];
+  /**
+   * The members gone ("dead" or "left") the head still remembers (for `tombstoneMs`), so that
+   * a worker that missed the push tells one that left from one that crashed (absent from an
+   * older head).
+   */
+  gone?: Member[];
   /** The head's membership epoch this view reflects (absent from an older head). */
   e?: number;
 }
@@ -435,17 +446,21 @@ export class HeadService {
       this.#pushAll({ s: mine }, nodeId);
     }
     const members: Member[] = [this.#self()];
+    const gone: Member[] = [];
     const parts: RegistrySnapshot[] = [];
     const own = reg.snapshotOf(this.#host.selfId);
     if (own) parts.push(own);
     for (const x of this.#workers.values()) {
-      if (!live(x.member)) continue;
+      if (!live(x.member)) {
+        gone.push(copy(x.member));
+        continue;
+      }
       members.push(copy(x.member));
       if (x.member.nodeId === nodeId) continue;
       const s = reg.snapshotOf(x.member.nodeId);
       if (s) parts.push(s);
     }
-    return { head: this.#host.selfId, members, parts, e: this.#epoch };
+    return { head: this.#host.selfId, members, parts, e: this.#epoch, gone };
   }
 
   /**
@@ -672,7 +687,9 @@ export class HeadClient {
 
   /** Leave gracefully: tell the head, then stop. */
   leave(): void {
-    if (this.#connected) {
+    // Also while (re-)registering, or after heartbeats went unanswered: the head may hold us as
+    // alive, and would drop us as "dead" once we fall silent. (A bye it does not need is a no-op.)
+    if (this.#connected || this.#registering || this.#everConnected) {
       this.#host.tell(this.headAddr, { op: "h-bye", id: this.#host.selfId }, null);
     }
     this.stop();
@@ -841,8 +858,9 @@ export class HeadClient {
   }
 
   /**
-   * Take the head's view: members it lists are up, members it does not are gone — except
-   * records that came with a later epoch than the view's (they are newer).
+   * Take the head's view: members it lists are up, members it lists as gone are dead or left
+   * as it says, members it does not list at all are dead — except records that came with a
+   * later epoch than the view's (they are newer).
    */
   #adopt(w: HeadWelcome): void {
     const reg = this.#host.registry;
@@ -876,8 +894,26 @@ export class HeadClient {
       });
       if (e !== undefined) this.#memberEpoch.set(m.nodeId, e);
     }
+    for (const g of Array.isArray(w.gone) ? w.gone : []) {
+      if (!isMember(g) || live(g) || g.nodeId === this.#host.selfId) continue;
+      if (listed.has(g.nodeId) || newer(g.nodeId)) continue;
+      const prev = this.#members.get(g.nodeId);
+      if (!prev) continue; // never known here: nothing to take back
+      listed.add(g.nodeId);
+      // Ours is live (we missed the push), older, or a "dead" we inferred for one that left
+      // (left outranks dead, as in SWIM). A "left" is never turned into "dead" at the same
+      // incarnation.
+      if (
+        live(prev) || g.incarnation > prev.incarnation ||
+        (g.incarnation === prev.incarnation && g.state === "left" && prev.state === "dead")
+      ) {
+        this.#setMember({ ...g, incarnation: Math.max(g.incarnation, prev.incarnation) });
+        if (e !== undefined) this.#memberEpoch.set(g.nodeId, e);
+      }
+    }
     for (const m of [...this.#members.values()]) {
       if (!listed.has(m.nodeId) && live(m) && !newer(m.nodeId)) {
+        // Not listed at all: its tombstone expired on the head (or an older head).
         this.#setMember({ ...m, state: "dead", incarnation: m.incarnation + 1 });
         if (e !== undefined) this.#memberEpoch.set(m.nodeId, e);
       }

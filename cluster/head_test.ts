@@ -5,8 +5,11 @@ import {
   type HeadHost,
   type HeadPush,
   HeadService,
+  type HeadWelcome,
   versionDigest,
 } from "./head.ts";
+import * as pul from "../mod.ts";
+import type { ClusterNode } from "./node.ts";
 import { NameRegistry, type RegistryDelta, type RegistrySnapshot } from "./registry.ts";
 import type { MemberEvent } from "./swim.ts";
 
@@ -115,6 +118,8 @@ interface SimWorker {
   /** Registration replies held back (the test releases them: a push can overtake them). */
   holdWelcome: boolean;
   heldWelcomes: (() => void)[];
+  /** The membership events this worker emitted, as `type:nodeId`. */
+  events: string[];
 }
 
 /** What node.ts does on a member event: drop names on dead/left, accept them again on up. */
@@ -133,6 +138,10 @@ class SimNet {
   /** Drop messages for which this returns true. */
   lose: (m: Msg) => boolean = () => false;
   pulls = 0;
+  /** The head's clock (ms): its sweep drops workers silent for longer than the timeout. */
+  now = 0;
+  /** Welcomes without the members gone (as an older head sends them). */
+  oldHead = false;
 
   constructor() {
     const host: HeadHost = {
@@ -149,7 +158,7 @@ class SimNet {
       log: () => {},
       onMember: () => {},
     };
-    this.head = new HeadService(host, { heartbeatMs: 1e9 });
+    this.head = new HeadService(host, { heartbeatMs: 1e9 }, () => this.now);
   }
 
   #send(m: Msg): void {
@@ -164,6 +173,7 @@ class SimNet {
       reg,
       holdWelcome: false,
       heldWelcomes: [],
+      events: [],
       client: undefined as unknown as HeadClient,
     };
     const host: HeadHost = {
@@ -174,15 +184,20 @@ class SimNet {
         if (head.op === "h-reg") {
           // The head handles the request now; the reply may arrive later.
           const welcome = this.head.register(id, w.addr, body as RegistrySnapshot);
+          if (this.oldHead) delete welcome.gone;
           if (!w.holdWelcome) return Promise.resolve(welcome);
           return new Promise((r) => w.heldWelcomes.push(() => r(welcome)));
         }
         if (head.op === "h-hb") return Promise.resolve(this.head.beat(id, body));
         return Promise.reject(new Error("unexpected ask"));
       },
-      tell: (_addr, head, body) => this.#send({ to: "h:1", op: head.op, body }),
+      tell: (_addr, head, body) =>
+        this.#send({ to: "h:1", op: head.op, body: head.op === "h-bye" ? head.id : body }),
       log: () => {},
-      onMember: onMemberLikeNode(reg),
+      onMember: (ev) => {
+        w.events.push(`${ev.type}:${ev.member.nodeId}`);
+        onMemberLikeNode(reg)(ev);
+      },
     };
     w.client = new HeadClient(host, "h:1", { heartbeatMs: 1e9, retryMs: 1e9 });
     this.workers.set(id, w);
@@ -195,6 +210,7 @@ class SimNet {
       const m = this.queue.shift()!;
       if (m.to === "h:1") {
         if (m.op === "reg") this.head.onDelta(m.body as RegistryDelta);
+        else if (m.op === "h-bye") this.head.bye(m.body as string);
         continue;
       }
       const w = [...this.workers.values()].find((x) => x.addr === m.to)!;
@@ -299,7 +315,7 @@ Deno.test("head repair: lost membership pushes and deltas are repaired from the 
     assert.equal(w2.reg.instances("actors/on-head").length, 1);
     assert.equal(w2.client.resyncs, 1);
     assert.equal(await net.beat(w2), "ok");
-    // A lost "dead" is repaired the same way (and a stale push cannot undo the repair).
+    // A lost "left" is repaired the same way (and a stale push cannot undo the repair).
     net.lose = (m) => m.to === w2.addr;
     net.head.bye("W3");
     await net.flush();
@@ -308,8 +324,9 @@ Deno.test("head repair: lost membership pushes and deltas are repaired from the 
     await net.beat(w2);
     await net.beat(w2);
     await net.flush();
-    // (a resync's welcome lists the live members only: one it does not list is gone)
+    // (the welcome lists the members gone with their state: W3 left, it did not crash)
     assert.equal(w2.client.aliveMembers().some((m) => m.nodeId === "W3"), false);
+    assert.equal(w2.client.member("W3")?.state, "left");
     w2.client.onPush({
       m: { nodeId: "W3", addr: w3.addr, state: "alive", incarnation: 0 },
       e: 1,
@@ -372,5 +389,172 @@ Deno.test("head repair: the head pulls a worker's names its heartbeat shows it m
     assert.ok(net.converged(w1) && net.converged(w2));
   } finally {
     net.stop();
+  }
+});
+
+Deno.test("head resync: a member that left is still 'left' after a resync, one that crashed is 'dead'", async () => {
+  const net = new SimNet();
+  try {
+    const [w1, w2, w3, w4] = ["W1", "W2", "W3", "W4"].map((id) => net.add(id));
+    for (const w of [w1, w2, w3, w4]) assert.equal(await w.client.start(), true);
+    await net.flush();
+    assert.equal(w2.client.member("W3")?.state, "alive");
+    // Everything to W2 is lost for a while: W3 leaves gracefully, W4 crashes (silent: the
+    // head's sweep drops it).
+    net.lose = (m) => m.to === w2.addr;
+    w3.client.leave();
+    await net.flush();
+    assert.equal(net.head.member("W3")?.state, "left");
+    w4.client.stop();
+    net.now = 10_000;
+    for (const w of [w1, w2]) net.head.beat(w.id, { v: w.reg.localVersion });
+    net.head.sweep();
+    assert.equal(net.head.member("W4")?.state, "dead");
+    await net.flush();
+    net.lose = () => false;
+    assert.equal(w2.client.member("W3")?.state, "alive"); // W2 missed both
+    // W2's heartbeats see the divergence; it resyncs with a welcome from the head.
+    assert.equal(await net.beat(w2), "mismatch");
+    assert.equal(await net.beat(w2), "resync");
+    await net.flush();
+    assert.ok(net.converged(w2));
+    assert.equal(w2.client.member("W3")?.state, "left");
+    assert.equal(w2.client.member("W4")?.state, "dead");
+    assert.deepEqual(w2.events.filter((e) => e.endsWith(":W3")), ["up:W3", "left:W3"]);
+    assert.deepEqual(w2.events.filter((e) => e.endsWith(":W4")), ["up:W4", "dead:W4"]);
+    // W1 got the pushes: the same records, the same events.
+    assert.equal(w1.client.member("W3")?.state, "left");
+    assert.equal(w1.client.member("W4")?.state, "dead");
+    assert.deepEqual(w1.events.filter((e) => e.endsWith(":W3")), ["up:W3", "left:W3"]);
+    // A welcome carries what the head remembers of the members gone: left is left, dead is dead.
+    const welcome = net.head.register("W1", w1.addr, w1.reg.localSnapshot());
+    assert.deepEqual(
+      welcome.members.map((m) => `${m.state}:${m.nodeId}`).sort(),
+      ["alive:H", "alive:W1", "alive:W2"],
+    );
+    assert.deepEqual(
+      (welcome.gone ?? []).map((m) => `${m.state}:${m.nodeId}`).sort(),
+      ["dead:W4", "left:W3"],
+    );
+    // Another resync changes nothing, and emits nothing.
+    const before = w2.events.length;
+    assert.equal(w2.client.onBeat({ ok: false }), "resync"); // registers again
+    await settle();
+    await net.flush();
+    assert.equal(w2.client.member("W3")?.state, "left");
+    assert.equal(w2.client.member("W4")?.state, "dead");
+    assert.deepEqual(w2.events.slice(before), []);
+  } finally {
+    net.stop();
+  }
+});
+
+Deno.test("head leave: a worker that leaves while its registration is in flight is 'left', not 'dead' later", async () => {
+  const net = new SimNet();
+  try {
+    const [w1, w2] = ["W1", "W2"].map((id) => net.add(id));
+    assert.equal(await w1.client.start(), true);
+    // W2's registration reaches the head, but the welcome has not come back when it leaves.
+    w2.holdWelcome = true;
+    const started = w2.client.start();
+    await settle();
+    assert.equal(net.head.member("W2")?.state, "alive");
+    w2.client.leave();
+    await net.flush();
+    w2.heldWelcomes.shift()!();
+    assert.equal(await started, false);
+    assert.equal(net.head.member("W2")?.state, "left");
+    // Its silence afterwards is not a crash.
+    net.now = 10_000;
+    net.head.beat("W1", { v: w1.reg.localVersion });
+    net.head.sweep();
+    assert.equal(net.head.member("W2")?.state, "left");
+    assert.deepEqual(w1.events.filter((e) => e.endsWith(":W2")), ["up:W2", "left:W2"]);
+  } finally {
+    net.stop();
+  }
+});
+
+Deno.test("head resync: without the members gone (an older head) a member not listed is dead; the next welcome says it left", async () => {
+  const net = new SimNet();
+  try {
+    const [w1, w2, w3] = ["W1", "W2", "W3"].map((id) => net.add(id));
+    for (const w of [w1, w2, w3]) assert.equal(await w.client.start(), true);
+    await net.flush();
+    net.lose = (m) => m.to === w2.addr;
+    w3.client.leave();
+    await net.flush();
+    net.lose = () => false;
+    net.oldHead = true;
+    assert.equal(w2.client.onBeat({ ok: false }), "resync");
+    await settle();
+    await net.flush();
+    assert.equal(w2.client.member("W3")?.state, "dead"); // all it can tell
+    net.oldHead = false;
+    assert.equal(w2.client.onBeat({ ok: false }), "resync");
+    await settle();
+    await net.flush();
+    assert.equal(w2.client.member("W3")?.state, "left");
+    assert.deepEqual(w2.events.filter((e) => e.endsWith(":W3")), ["up:W3", "dead:W3", "left:W3"]);
+    assert.ok(net.converged(w2));
+  } finally {
+    net.stop();
+  }
+});
+
+Deno.test({
+  name: "head mode, nodes on 127.0.0.1: a worker that left is 'left' on the head, the others " +
+    "and in the welcome the head sends",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const logs: string[] = [];
+  const logger = (name: string) => (_level: string, msg: string) => logs.push(`${name}: ${msg}`);
+  const head = await pul.actorSystem({
+    addr: "127.0.0.1:0",
+    isHeadNode: true,
+    logger: logger("head"),
+  });
+  const systems = [head];
+  try {
+    const [w1, w2] = await Promise.all(["w1", "w2"].map(async (name) => {
+      const w = await pul.actorSystem({
+        addr: "127.0.0.1:0",
+        headAddr: head.addr,
+        logger: logger(name),
+      });
+      systems.push(w);
+      return w;
+    }));
+    const status = async (on: pul.PulsingSystem, id: string) =>
+      (await on.members()).find((m) => m.nodeId === id)?.status;
+    const until = async (what: string, cond: () => Promise<boolean>) => {
+      const deadline = Date.now() + 10_000;
+      while (!(await cond())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const id1 = w1.nodeId.value;
+    await until("w2 to see w1", async () => (await status(w2, id1)) === "alive");
+    await w1.shutdown();
+    await until("w1 left on w2", async () => (await status(w2, id1)) === "left");
+    assert.equal(await status(head, id1), "left");
+    // What a resync of w2 gets: its welcome, over the wire.
+    const conn = await (w2.cluster as ClusterNode).connection(head.addr);
+    const welcome = await conn.ask(
+      { op: "h-reg", id: w2.nodeId.value, a: w2.addr },
+      null,
+      { timeoutMs: 5_000 },
+    ) as HeadWelcome;
+    assert.deepEqual(
+      welcome.members.map((m) => m.nodeId).sort(),
+      [head, w2].map((s) => s.nodeId.value).sort(),
+    );
+    assert.deepEqual(welcome.gone?.map((m) => `${m.state}:${m.nodeId}`), [`left:${id1}`]);
+    assert.equal(await status(w2, id1), "left");
+    assert.deepEqual(logs.filter((l) => / is dead|dropped: (?!left)/.test(l)), []);
+  } finally {
+    for (const s of systems.reverse()) await s.shutdown();
   }
 });

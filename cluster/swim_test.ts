@@ -89,6 +89,42 @@ Deno.test("rules: higher incarnation wins; at equal incarnation alive < suspect 
   void sim;
 });
 
+Deno.test("rules: a member that left stays left: later suspicion, death or full state cannot make it dead", () => {
+  const { swim, sim, events } = harness();
+  const g = (r: MemberRecord) => swim.receive("x", { t: "gossip", from: "x", g: [r] });
+  for (const id of ["b", "c", "d"]) g(rec(id, "alive", 1));
+  g(rec("b", "left", 2)); // leave() raises the incarnation
+  g(rec("b", "suspect", 1, { by: "c" })); // from a node that had not heard yet
+  g(rec("b", "dead", 1));
+  g(rec("b", "suspect", 2, { by: "d" }));
+  g(rec("b", "dead", 2)); // same incarnation: left outranks dead
+  swim.receive("x", {
+    t: "sync",
+    from: "x",
+    seq: 1,
+    join: false,
+    members: [rec("b", "dead", 2), rec("x", "alive", 0)],
+  });
+  assertEquals(swim.confirmDead("b"), false); // its address refusing connections changes nothing
+  sim.run(10_000); // no suspicion timer was started
+  assertEquals(swim.member("b")?.state, "left");
+  assertEquals(events.filter((e) => e.member.nodeId === "b").map((e) => e.type), ["up", "left"]);
+  // A member declared dead here before its "left" arrived (suspected, unanswered: this node
+  // could not know): the "left" still wins when it arrives, after a transient "dead".
+  g(rec("c", "suspect", 1, { by: "d" }));
+  sim.run(10_000);
+  assertEquals(swim.member("c")?.state, "dead");
+  g(rec("c", "left", 2));
+  assertEquals(swim.member("c")?.state, "left");
+  assertEquals(events.filter((e) => e.member.nodeId === "c").map((e) => e.type), [
+    "up",
+    "suspect",
+    "dead",
+    "left",
+  ]);
+  swim.stop();
+});
+
 Deno.test("rules: a node refutes suspicion and death by raising its incarnation", () => {
   const { swim, sent } = harness();
   swim.receive("x", { t: "gossip", from: "x", g: [rec("me", "suspect", 0, { by: "x" })] });
