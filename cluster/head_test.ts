@@ -558,3 +558,44 @@ Deno.test({
     for (const s of systems.reverse()) await s.shutdown();
   }
 });
+
+Deno.test({
+  name: "head mode, nodes on 127.0.0.1: when the head shuts down, the workers see it 'left', " +
+    "never 'dead'",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const head = await pul.actorSystem({ addr: "127.0.0.1:0", isHeadNode: true });
+  const workers: pul.PulsingSystem[] = [];
+  let headDown = false;
+  try {
+    for (let i = 0; i < 2; i++) {
+      workers.push(await pul.actorSystem({ addr: "127.0.0.1:0", headAddr: head.addr }));
+    }
+    const seen = new Map<string, string[]>();
+    const status = async (on: pul.PulsingSystem) =>
+      (await on.members()).find((m) => m.nodeId === head.nodeId.value)?.status;
+    for (const w of workers) {
+      const deadline = Date.now() + 10_000;
+      while ((await status(w)) !== "alive") {
+        if (Date.now() > deadline) throw new Error("a worker never saw the head alive");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      seen.set(w.nodeId.value, []);
+    }
+    await head.shutdown();
+    headDown = true;
+    const deadline = Date.now() + 5_000;
+    for (const w of workers) {
+      let s: string | undefined;
+      while ((s = await status(w)) === "alive" && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      seen.get(w.nodeId.value)!.push(String(s));
+    }
+    assert.deepEqual([...seen.values()], [["left"], ["left"]]);
+  } finally {
+    for (const w of workers) await w.shutdown();
+    if (!headDown) await head.shutdown();
+  }
+});
