@@ -15,7 +15,7 @@ import {
   type TracerProvider,
 } from "@opentelemetry/api";
 import * as pul from "../mod.ts";
-import { contextFromTraceparent, setTracing, traceparentOf } from "./tracing.ts";
+import { contextFromTraceparent, loadTracingApi, setTracing, traceparentOf } from "./tracing.ts";
 
 /** A context manager on AsyncLocalStorage (what an OpenTelemetry SDK installs). */
 class AlsContextManager implements ContextManager {
@@ -119,7 +119,8 @@ class RecordingTracer implements Tracer {
   }
 }
 
-Deno.test("tracing: traceparent parsing and formatting", () => {
+Deno.test("tracing: traceparent parsing and formatting", async () => {
+  await loadTracingApi();
   assert.equal(contextFromTraceparent("nope"), undefined);
   assert.equal(contextFromTraceparent(`00-${"0".repeat(32)}-${"1".repeat(16)}-01`), undefined);
   const ctx = contextFromTraceparent(`00-${"a".repeat(32)}-${"b".repeat(16)}-01`)!;
@@ -134,6 +135,37 @@ Deno.test("tracing: traceparent parsing and formatting", () => {
     traceparentOf(trace.wrapSpanContext(sc)),
     `00-${"a".repeat(32)}-${"b".repeat(16)}-01`,
   );
+});
+
+Deno.test("tracing: off, the OpenTelemetry API is not loaded; turned on, the first traced call loads it", async () => {
+  // a fresh process: this one has loaded the API through the imports above
+  const code = `
+    const pul = await import(${JSON.stringify(new URL("../mod.ts", import.meta.url).href)});
+    const Echo = pul.remote(class TracingProbe { echo(x) { return x; } }, { name: "TracingProbe" });
+    const a = await pul.actorSystem({ addr: "127.0.0.1:0" });
+    const b = await pul.actorSystem({ addr: "127.0.0.1:0", seeds: [a.addr] });
+    await Echo.spawn({ name: "probe", system: a });
+    const e = await Echo.resolve("probe", { system: b, timeout: 5000 });
+    await e.echo(1); // a remote call, not traced
+    const { setTracing, tracingApiLoaded: loaded } = await import(${
+    JSON.stringify(new URL("./tracing.ts", import.meta.url).href)
+  });
+    console.log("off", loaded());
+    setTracing(true);
+    console.log("call", await e.echo(2));
+    console.log("on", loaded());
+    await b.shutdown();
+    await a.shutdown();
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=js", code],
+    stdout: "piped",
+    stderr: "piped",
+    env: { PULSING_TRACING: "0", OTEL_DENO: "false" },
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.deepEqual(text.trim().split("\n"), ["off false", "call 2", "on true"]);
 });
 
 Deno.test("tracing: one trace follows a call across two nodes and back", {

@@ -38,8 +38,8 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { Packr } from "msgpackr/pack";
-import { Unpackr } from "msgpackr/unpack";
+import type { Packr } from "msgpackr/pack";
+import type { Unpackr } from "msgpackr/unpack";
 import { PulsingRuntimeError, PulsingUnsupportedError } from "../core/errors.ts";
 import type {
   BackendOptions,
@@ -65,8 +65,25 @@ export const SQLITE_FORMAT = "pulsing-queue-sqlite/1";
 /** The database file inside the storage directory. */
 export const SQLITE_FILE_NAME = "queue.sqlite3";
 
-const packr = new Packr({ useRecords: false, useBigIntExtension: true });
-const unpackr = new Unpackr({ useRecords: false });
+// The record codec (npm `msgpackr`) is loaded with the first sqlite bucket, not at import: a
+// node that never opens one does not load an npm package (on Deno that starts the npm/Node
+// compatibility layer: ~1.2 MB of heap and a few ms of startup for every process).
+let packr: Packr;
+let unpackr: Unpackr;
+let codec: Promise<void> | undefined;
+
+function loadCodec(): Promise<void> {
+  return codec ??= Promise.all([import("msgpackr/pack"), import("msgpackr/unpack")]).then(
+    ([p, u]) => {
+      packr = new p.Packr({ useRecords: false, useBigIntExtension: true });
+      unpackr = new u.Unpackr({ useRecords: false });
+    },
+    (e: unknown) => {
+      codec = undefined;
+      throw e;
+    },
+  );
+}
 
 type SqliteModule = typeof import("node:sqlite");
 let sqliteModule: Promise<SqliteModule> | undefined;
@@ -151,7 +168,7 @@ export class SqliteBackend implements QueueBackend {
     if (synchronous !== "normal" && synchronous !== "full") {
       throw new TypeError(`synchronous must be "normal" or "full", got ${String(synchronous)}`);
     }
-    const { DatabaseSync } = await loadSqlite();
+    const [{ DatabaseSync }] = await Promise.all([loadSqlite(), loadCodec()]);
     let file = storagePath;
     if (storagePath !== ":memory:") {
       const fs = await import("node:fs");
