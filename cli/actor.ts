@@ -15,6 +15,8 @@ import { serveHttp } from "../http/gateway.ts";
 import { type OptionSpecs, parseArgs, splitList } from "./args.ts";
 import { cliLogger } from "./cluster_access.ts";
 import { UsageError } from "./errors.ts";
+import { type CliSignal, cwd, exit, onSignals } from "./runtime.ts";
+import { readEnv } from "../core/log.ts";
 
 /** `pulsing actor --help`. */
 export const ACTOR_HELP: string = `Usage: pulsing actor <module> <ClassName> --name <name> [options]
@@ -105,8 +107,8 @@ export async function runActor(argv: readonly string[]): Promise<number> {
   const system = await pul.init({
     workers: workers > 0 ? { count: workers, modules: [specifier] } : undefined,
     addr: args.strings.get("addr") ?? "127.0.0.1:0",
-    seeds: splitList(args.strings.get("seeds") ?? Deno.env.get("PULSING_SEEDS")),
-    passphrase: args.strings.get("passphrase") ?? Deno.env.get("PULSING_PASSPHRASE"),
+    seeds: splitList(args.strings.get("seeds") ?? readEnv("PULSING_SEEDS")),
+    passphrase: args.strings.get("passphrase") ?? readEnv("PULSING_PASSPHRASE"),
     logger: (level, msg) => {
       if (verbose || level === "warn" || level === "error") cliLogger(true)(level, msg);
     },
@@ -135,31 +137,27 @@ export async function runActor(argv: readonly string[]): Promise<number> {
 }
 
 /** Wait for SIGINT/SIGTERM, run `stop`, resolve 0; a second signal exits at once with 1. */
-function untilSignal(stop: (signal: string) => Promise<void>): Promise<number> {
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+function untilSignal(stop: (signal: CliSignal) => Promise<void>): Promise<number> {
   return new Promise((resolve, reject) => {
     let stopping = false;
-    const handlers = signals.map((sig) => {
-      const h = () => {
-        if (stopping) {
-          console.error(`${sig} again: forced exit`);
-          Deno.exit(1);
-        }
-        stopping = true;
-        stop(sig).then(() => {
-          for (const [s, fn] of handlers) Deno.removeSignalListener(s, fn);
-          resolve(0);
-        }, reject);
-      };
-      Deno.addSignalListener(sig, h);
-      return [sig, h] as const;
+    const off = onSignals(["SIGINT", "SIGTERM"], (sig) => {
+      if (stopping) {
+        console.error(`${sig} again: forced exit`);
+        exit(1);
+        return;
+      }
+      stopping = true;
+      stop(sig).then(() => {
+        off();
+        resolve(0);
+      }, reject);
     });
   });
 }
 
 function toSpecifier(p: string): string {
   if (/^(file|https?|jsr|npm|data):/.test(p)) return p;
-  return pathToFileURL(p.startsWith("/") ? p : `${Deno.cwd()}/${p}`).href;
+  return pathToFileURL(p.startsWith("/") ? p : `${cwd()}/${p}`).href;
 }
 
 function findClass(

@@ -23,6 +23,7 @@ import {
 } from "./cluster_access.ts";
 import { formatError, UsageError } from "./errors.ts";
 import { BenchEcho } from "./bench_echo.ts";
+import { stderrIsTerminal, writeStderr } from "./runtime.ts";
 
 /** `pulsing bench --help`. */
 export const BENCH_HELP: string = `Usage: pulsing bench --seeds host:port [options]
@@ -162,7 +163,7 @@ async function measure(
   let firstError: string | undefined;
   const start = performance.now();
   const end = start + seconds * 1000;
-  const tty = isTerminal();
+  const tty = stderrIsTerminal();
   let lastLine = "";
   let lastTick = 0;
   const tick = (): void => {
@@ -174,8 +175,8 @@ async function measure(
     lastLine = `[${elapsed.toFixed(0).padStart(3)}/${seconds}s] ${all.length} calls  ` +
       `${rate}/s  p50 ${fmtMs(w.quantile(0.5))}  p99 ${fmtMs(w.quantile(0.99))}  ` +
       `errors ${errors}`;
-    if (tty) writeErr(`\r${lastLine.padEnd(78)}`);
-    else writeErr(lastLine + "\n");
+    if (tty) writeStderr(`\r${lastLine.padEnd(78)}`);
+    else writeStderr(lastLine + "\n");
   };
   const progress = setInterval(tick, 1000);
   const worker = async (): Promise<void> => {
@@ -198,7 +199,7 @@ async function measure(
   } finally {
     clearInterval(progress);
     if (window.length > 0 || lastLine === "") tick(); // the last partial second
-    if (tty) writeErr("\n");
+    if (tty) writeStderr("\n");
   }
   const elapsed = (performance.now() - start) / 1000;
   return {
@@ -267,17 +268,4 @@ function fmtMs(ms: number): string {
 function round(n: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
-}
-
-function isTerminal(): boolean {
-  try {
-    return Deno.stderr.isTerminal();
-  } catch {
-    return false;
-  }
-}
-
-const encoder = new TextEncoder();
-function writeErr(s: string): void {
-  Deno.stderr.writeSync(encoder.encode(s));
 }

@@ -9,6 +9,7 @@ import { type OptionSpecs, parseArgs } from "./args.ts";
 import { ACCESS_HELP, ACCESS_OPTIONS, accessSettings, openAccess } from "./cluster_access.ts";
 import { UsageError } from "./errors.ts";
 import { toJsonLine } from "./json_value.ts";
+import { writeStdout } from "./runtime.ts";
 
 /** `pulsing call --help`. */
 export const CALL_HELP: string =
@@ -82,7 +83,5 @@ const encoder = new TextEncoder();
 
 /** Write a line to stdout at once (no buffering, so streamed items show as they come). */
 async function writeLine(line: string): Promise<void> {
-  const bytes = encoder.encode(line + "\n");
-  let off = 0;
-  while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
+  await writeStdout(encoder.encode(line + "\n"));
 }

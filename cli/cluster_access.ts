@@ -14,7 +14,7 @@ import { isInternalName } from "../core/names.ts";
 import * as pul from "../mod.ts";
 import type { ActorRef } from "../core/actor_ref.ts";
 import type { ActorSystem, MemberInfo, NamedActorInfo } from "../core/system.ts";
-import type { LogLevel } from "../core/log.ts";
+import { type LogLevel, readEnv } from "../core/log.ts";
 import type { ClusterNode } from "../cluster/node.ts";
 import { parseAddr } from "../cluster/addr.ts";
 import { numberOption, type OptionSpecs, type ParsedArgs, splitList } from "./args.ts";
@@ -204,9 +204,5 @@ function isLoopback(host: string): boolean {
 }
 
 function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
+  return readEnv(name) || undefined;
 }

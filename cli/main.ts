@@ -10,6 +10,9 @@
  * deno run -A jsr:@pulsing/pulsing/cli bench --seeds 127.0.0.1:7000
  * ```
  *
+ * On Node ≥ 22 the npm package installs it as `pulsing` (its `bin`, `cli/bin.ts`):
+ * `npm install @pulsing/pulsing`, then `npx pulsing --help`.
+ *
  * Exit codes: 0 success, 1 runtime failure, 2 usage error. Errors print as one line on
  * stderr (`error: <Class> [code]: <message>`), never as a stack trace.
  *
@@ -21,6 +24,7 @@ import { BENCH_HELP, runBench } from "./bench.ts";
 import { CALL_HELP, runCall } from "./call.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, formatError, UsageError } from "./errors.ts";
 import { INSPECT_HELP, runInspect } from "./inspect.ts";
+import { cliArgs, exit } from "./runtime.ts";
 
 /** Top-level `pulsing --help`. */
 export const MAIN_HELP: string = `Usage: pulsing <command> [options]
@@ -86,6 +90,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+// Node 22 has no import.meta.main: there the entry is cli/bin.ts (the npm package's `bin`).
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  await exit(await main(cliArgs()));
 }

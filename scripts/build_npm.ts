@@ -11,12 +11,17 @@
  *   the version inside deno 2.9.6), relative `.ts` specifiers rewritten to `.js`.
  * - `package.json`: name, version and license from deno.json, an exports map mirroring
  *   deno.json's `exports` (`types` + `import`), `engines.node >= 22`, dependencies from the
- *   `npm:` specifiers of deno.json's `imports`; README.md and LICENSE copied.
+ *   `npm:` specifiers of deno.json's `imports`, and `bin` from {@linkcode BINS} (the `pulsing`
+ *   CLI: `npx pulsing --help`); README.md and LICENSE copied.
+ * - Executables: each {@linkcode BINS} entry is built like any other module (so it imports the
+ *   package's own `esm/cli/main.js`, the same copy of the library a user's actor module imports)
+ *   and gets a `#!/usr/bin/env node` line and mode 755.
  *
- * The set of modules is the import graph of deno.json's exports (`deno info --json`), so a
- * module that no export reaches is not shipped — except modules the library starts by path at
- * run time (`new URL("./worker_main.${ext}", import.meta.url)`, a subprocess entry), which
- * {@linkcode runtimeEntries} finds and which are shipped with their own graphs.
+ * The set of modules is the import graph of deno.json's exports and of {@linkcode BINS}
+ * (`deno info --json`), so a module that none of them reaches is not shipped — except modules
+ * the library starts by path at run time (`new URL("./worker_main.${ext}", import.meta.url)`,
+ * a subprocess entry), which {@linkcode runtimeEntries} finds and which are shipped with their
+ * own graphs.
  *
  * Usage: `deno task build:npm`, i.e.
  * `deno run -A --no-lock scripts/build_npm.ts [--out npm] [--no-types]`
@@ -33,6 +38,21 @@ import * as esbuild from "npm:esbuild@0.28.2";
 export const TYPESCRIPT = "npm:typescript@6.0.3/tsc";
 /** The @types/node major matching `engines.node`. */
 export const TYPES_NODE = "^22";
+
+/**
+ * The package's executables: command name → entry module (relative to the root). Each ships
+ * as `esm/<path>.js` with a `#!/usr/bin/env node` line, listed in package.json `bin`.
+ *
+ * @example
+ * ```ts
+ * import { BINS } from "./build_npm.ts";
+ * console.log(BINS.pulsing); // "cli/bin.ts"
+ * ```
+ */
+export const BINS: Readonly<Record<string, string>> = { pulsing: "cli/bin.ts" };
+
+/** The first line of every executable in {@linkcode BINS}. */
+export const SHEBANG = "#!/usr/bin/env node";
 
 /** Options of {@linkcode buildNpm}. */
 export interface BuildNpmOptions {
@@ -330,10 +350,10 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
   const { dependencies, aliases } = npmDependencies(deno.imports);
 
   const files = await step("graph", async () => {
-    let files = await moduleGraph(
-      root,
-      Object.values(exportsMap).map((p) => p.replace(/^\.\//, "")),
-    );
+    let files = await moduleGraph(root, [
+      ...Object.values(exportsMap).map((p) => p.replace(/^\.\//, "")),
+      ...Object.values(BINS),
+    ]);
     for (
       let extra = await runtimeEntries(files);
       extra.length;
@@ -417,6 +437,18 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
     }
   });
 
+  const bin: Record<string, string> = {};
+  await step("bin", async () => {
+    for (const [name, entry] of Object.entries(BINS)) {
+      const rel = `esm/${entry.replace(/\.m?ts$/, ".js")}`;
+      const path = `${outDir}/${rel}`;
+      const text = await Deno.readTextFile(path);
+      if (!text.startsWith("#!")) await Deno.writeTextFile(path, `${SHEBANG}\n${text}`);
+      await Deno.chmod(path, 0o755);
+      bin[name] = rel;
+    }
+  });
+
   if (options.types !== false) {
     const depsDir = options.typesDepsDir ?? `${root}/tools/node/types`;
     await step("types deps", () => ensureTypesDeps(depsDir, dependencies));
@@ -442,6 +474,7 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
     main: `./esm/${main}.js`,
     ...(options.types === false ? {} : { types: `./esm/${main}.d.ts` }),
     exports: pkgExports,
+    bin,
     files: ["esm/"],
     engines: { node: ">=22" },
     dependencies,
