@@ -771,6 +771,13 @@ export class FrameWriter {
   #out: Uint8Array[] = [];
   #small = 0;
   #dones: ((err?: Error) => void)[] = [];
+  // The write in flight (one at a time): its batch buffer, views and callbacks. Its arrays are
+  // emptied and reused for a later batch once it completes, so a flush allocates no arrays.
+  #wBuf: Uint8Array | undefined;
+  #wOut: Uint8Array[] | undefined;
+  #wDones: ((err?: Error) => void)[] | undefined;
+  #spareOut: Uint8Array[] | undefined = [];
+  #spareDones: ((err?: Error) => void)[] | undefined = [];
   #big: Pending[] = [];
   #lanes = new Map<unknown, Pending>();
   #inFlight = false;
@@ -1038,32 +1045,48 @@ export class FrameWriter {
     for (let i = 0; i < out.length; i++) {
       if (out[i].byteLength === 0) throw new Error(DETACHED);
     }
-    const dones = this.#dones;
-    const written = this.#buf;
-    // the next batch goes into the spare buffer while this one is being written
+    this.#wBuf = this.#buf;
+    this.#wOut = out;
+    this.#wDones = this.#dones;
+    // the next batch goes into the spare buffer (and arrays) while this one is being written
     this.#buf = this.#spare ?? new Uint8Array(16384);
     this.#spare = undefined;
-    this.#out = [];
-    this.#dones = [];
+    this.#out = this.#spareOut ?? [];
+    this.#spareOut = undefined;
+    this.#dones = this.#spareDones ?? [];
+    this.#spareDones = undefined;
     this.#len = this.#mark = 0;
     this.#small = 0;
     this.#inFlight = true;
-    this.#write(out).then(
-      () => {
-        this.#inFlight = false;
-        if (written.length <= 1 << 20) this.#spare = written;
-        for (const d of dones) d();
-        if (this.queued > 0 || this.#len > 0 || this.#out.length > 0) this.#schedule();
-        else this.#wakeIdle();
-      },
-      (err: unknown) => {
-        this.#inFlight = false;
-        const e = err instanceof Error ? err : new Error(String(err));
-        for (const d of dones) d(e);
-        this.close(e);
-      },
-    );
+    this.#write(out).then(this.#onWritten, this.#onWriteFailed);
   }
+
+  /** The write in flight completed (made once: a flush allocates no closures). */
+  readonly #onWritten = (): void => {
+    const written = this.#wBuf!;
+    const out = this.#wOut!;
+    const dones = this.#wDones!;
+    this.#wBuf = this.#wOut = this.#wDones = undefined;
+    this.#inFlight = false;
+    if (written.length <= 1 << 20) this.#spare = written;
+    out.length = 0;
+    this.#spareOut = out;
+    // a callback may queue and even flush again (the in-flight fields are free by now)
+    for (let i = 0; i < dones.length; i++) dones[i]();
+    dones.length = 0;
+    this.#spareDones = dones;
+    if (this.queued > 0 || this.#len > 0 || this.#out.length > 0) this.#schedule();
+    else this.#wakeIdle();
+  };
+
+  readonly #onWriteFailed = (err: unknown): void => {
+    const dones = this.#wDones!;
+    this.#wBuf = this.#wOut = this.#wDones = undefined;
+    this.#inFlight = false;
+    const e = err instanceof Error ? err : new Error(String(err));
+    for (let i = 0; i < dones.length; i++) dones[i](e);
+    this.close(e);
+  };
 
   #wakeIdle(): void {
     if (this.#idle.length === 0 || this.#inFlight || this.#scheduled || this.queued > 0) {

@@ -24,6 +24,8 @@ export interface DenoTcpOptions {
 /** Smallest read asked of the socket (and the first read buffer's size). */
 const MIN_READ = 16 * 1024;
 
+function ignore(): void {}
+
 function addrString(a: Deno.Addr): string {
   const n = a as Deno.NetAddr;
   if (n.hostname === undefined) return String((a as Deno.UnixAddr).path ?? a.transport);
@@ -38,7 +40,8 @@ class DenoTcpConn implements Conn {
   readonly #coalesceBelow: number;
   #closed = false;
   #started = false;
-  #tail: Promise<void> = Promise.resolve();
+  /** The last write (settled or not): a write issued while one is in flight waits for it. */
+  #last: Promise<void> = Promise.resolve();
   #writing = 0;
   #onClose: ((err?: Error) => void) | undefined;
   #closeNotified = false;
@@ -112,14 +115,33 @@ class DenoTcpConn implements Conn {
 
   write(chunks: Uint8Array[]): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`connection to ${this.remoteAddr} closed`));
-    // Idle: start at once (Deno's write op tries the syscall right away), else queue behind.
-    const p = this.#writing === 0
-      ? this.#writeNow(chunks)
-      : this.#tail.then(() => this.#writeNow(chunks));
+    // Idle: start at once (Deno's write op tries the syscall right away); else queue behind the
+    // write in flight (the frame writer never does this: it has one write in flight at a time).
+    let p: Promise<void>;
+    if (this.#writing === 0) {
+      p = chunks.length === 1 ? this.#writeOne(chunks[0]) : this.#writeNow(chunks);
+    } else {
+      p = this.#last.then(undefined, ignore).then(() => this.#writeNow(chunks));
+    }
     this.#writing++;
-    const settled = p.finally(() => this.#writing--);
-    this.#tail = settled.catch(() => {});
-    return settled;
+    // handlers made once per connection: a write allocates two promises of its own, no closures
+    return this.#last = p.then(this.#wrote, this.#writeFailed);
+  }
+
+  readonly #wrote = (): void => {
+    this.#writing--;
+  };
+
+  readonly #writeFailed = (e: unknown): never => {
+    this.#writing--;
+    throw e;
+  };
+
+  /** One buffer (the usual write: the frame writer's batch): no async function frames. */
+  #writeOne(b: Uint8Array): Promise<void> {
+    return this.#conn.write(b).then((n) =>
+      n === b.length ? undefined : this.#writeAll(b.subarray(n))
+    );
   }
 
   async #writeNow(chunks: Uint8Array[]): Promise<void> {
