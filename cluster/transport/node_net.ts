@@ -80,13 +80,20 @@ class NodeNetConn implements Conn {
       const s = this.#socket;
       const last = chunks.length - 1;
       if (last < 0) return resolve();
-      s.cork();
-      for (let i = 0; i < last; i++) s.write(chunks[i]);
       // the callback of the last write fires once everything before it is flushed to the OS
-      s.write(chunks[last], (err?: Error | null) => {
+      const done = (err?: Error | null) => {
         if (err) reject(err);
         else resolve();
-      });
+      };
+      if (last === 0) {
+        // one buffer (the frame writer's usual batch): cork/uncork would take Node's writev
+        // path for it, with its buffered-request objects
+        s.write(chunks[0], done);
+        return;
+      }
+      s.cork();
+      for (let i = 0; i < last; i++) s.write(chunks[i]);
+      s.write(chunks[last], done);
       s.uncork();
     });
   }
