@@ -191,8 +191,8 @@ export interface AskOptions {
    * Ordering lane (a string). Messages on the same lane are never reordered around a big
    * (chunked) message; without a lane a small request may overtake a big one.
    */
-  lane?:
-    string; /** Maps the outcome before the returned promise settles (see {@linkcode AskSettle}). */
+  lane?: string;
+  /** Maps the outcome before the returned promise settles (see {@linkcode AskSettle}). */
   settle?: AskSettle;
 }
 
