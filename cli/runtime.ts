@@ -1,22 +1,20 @@
 /**
  * What the CLI needs from the runtime — its arguments, working folder, stdout and stderr, exit,
  * signals — on Deno and on Node alike, the way the library does it elsewhere
- * (`cluster/worker_main.ts`, `readEnv` in `core/log.ts`): the `Deno` global where it exists,
- * `process` otherwise. Both are looked up when a function is called, never at import, and on
- * Deno `process` is never touched (reading it loads Deno's Node compatibility layer).
+ * (`cluster/worker_main.ts`, `readEnv` in `core/log.ts`): the `Deno` global on Deno
+ * (`IS_DENO` in `core/runtime.ts`), `process` otherwise. On Deno `process` is never touched
+ * (reading it loads Deno's Node compatibility layer).
  *
  * @module
  */
+
+import { IS_DENO } from "../core/runtime.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
 
 const encoder = new TextEncoder();
 let exiting: number | undefined;
-
-function isDeno(): boolean {
-  return typeof g.Deno?.version?.deno === "string";
-}
 
 /** The signals the CLI listens for. */
 export type CliSignal = "SIGINT" | "SIGTERM";
@@ -33,7 +31,7 @@ export type CliSignal = "SIGINT" | "SIGTERM";
  * ```
  */
 export function cliArgs(): string[] {
-  return isDeno() ? [...g.Deno.args] : g.process.argv.slice(2);
+  return IS_DENO ? [...g.Deno.args] : g.process.argv.slice(2);
 }
 
 /**
@@ -48,7 +46,7 @@ export function cliArgs(): string[] {
  * ```
  */
 export function cwd(): string {
-  return isDeno() ? g.Deno.cwd() : g.process.cwd();
+  return IS_DENO ? g.Deno.cwd() : g.process.cwd();
 }
 
 /**
@@ -64,7 +62,7 @@ export function cwd(): string {
  * ```
  */
 export async function writeStdout(bytes: Uint8Array): Promise<void> {
-  if (isDeno()) {
+  if (IS_DENO) {
     let off = 0;
     while (off < bytes.length) off += await g.Deno.stdout.write(bytes.subarray(off));
     return;
@@ -86,7 +84,7 @@ export async function writeStdout(bytes: Uint8Array): Promise<void> {
  * ```
  */
 export function writeStderr(text: string): void {
-  if (isDeno()) g.Deno.stderr.writeSync(encoder.encode(text));
+  if (IS_DENO) g.Deno.stderr.writeSync(encoder.encode(text));
   else g.process.stderr.write(text);
 }
 
@@ -103,7 +101,7 @@ export function writeStderr(text: string): void {
  */
 export function stderrIsTerminal(): boolean {
   try {
-    return isDeno() ? g.Deno.stderr.isTerminal() : g.process.stderr.isTTY === true;
+    return IS_DENO ? g.Deno.stderr.isTerminal() : g.process.stderr.isTTY === true;
   } catch {
     return false;
   }
@@ -127,7 +125,7 @@ export function onSignals(
   signals: readonly CliSignal[],
   handler: (signal: CliSignal) => void,
 ): () => void {
-  const deno = isDeno();
+  const deno = IS_DENO;
   const added = signals.map((sig) => {
     const fn = () => handler(sig);
     if (deno) g.Deno.addSignalListener(sig, fn);
@@ -157,7 +155,7 @@ export function onSignals(
  * ```
  */
 export async function exit(code: number): Promise<never> {
-  if (isDeno()) g.Deno.exit(code);
+  if (IS_DENO) g.Deno.exit(code);
   const p = g.process;
   exiting ??= code; // a second exit while flushing (a forced exit) does not change the code
   p.exitCode = exiting;

@@ -46,6 +46,7 @@ import type { DecodeOptions } from "../streams/codec.ts";
 import { DEFAULT_FRAME_LIMITS, FrameDecoder, FrameWriter } from "../streams/frame.ts";
 import { BytePool } from "../streams/pool.ts";
 import { IdTable } from "./id_table.ts";
+import { afterMacrotask } from "../core/runtime.ts";
 import type { FrameLimits } from "../streams/frame.ts";
 
 const K_ASK = 1;
@@ -1287,7 +1288,7 @@ export class RpcConnection {
       b = s.batch = [];
       if (!s.tickArmed) {
         s.tickArmed = true;
-        nextMacrotask(() => {
+        afterMacrotask(() => {
           s.tickArmed = false;
           if (this.#served.get(id) === s && !s.cancelled) this.#emitBatch(id, s, lane);
         });
@@ -1383,13 +1384,6 @@ export class RpcConnection {
     }
   }
 }
-
-/** Run `cb` after the current macrotask (setImmediate where the runtime has it: Deno, Node). */
-const nextMacrotask: (cb: () => void) => void = (() => {
-  const si = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
-  if (typeof si === "function") return (cb: () => void) => void si(cb);
-  return (cb: () => void) => void setTimeout(cb, 0);
-})();
 
 function closeSource(
   source: AsyncIterable<unknown> | Iterable<unknown>,

@@ -14,10 +14,10 @@
 
 import * as pul from "../mod.ts";
 import { readEnv } from "../core/log.ts";
+import { IS_DENO as isDeno } from "../core/runtime.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
-const isDeno = typeof g.Deno?.version?.deno === "string";
 const argv: string[] = isDeno ? g.Deno.args : g.process.argv.slice(2);
 
 const seeds: string[] = [];

@@ -17,6 +17,7 @@
 import type { ActorSystem } from "../core/system.ts";
 import { PulsingRuntimeError } from "../core/errors.ts";
 import { parseAddr } from "./addr.ts";
+import { IS_DENO as isDeno } from "../core/runtime.ts";
 
 /** Options of {@linkcode startWorkers}. */
 export interface StartWorkersOptions {
@@ -245,7 +246,6 @@ function makePool(
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
-const isDeno = typeof g.Deno?.version?.deno === "string";
 
 function ownPid(): number {
   return isDeno ? g.Deno.pid : g.process.pid;

@@ -24,6 +24,7 @@
  */
 
 import type { BytePool } from "./pool.ts";
+import { microtask } from "../core/runtime.ts";
 import { ProtocolError } from "./codec.ts";
 
 export { ProtocolError };
@@ -481,17 +482,6 @@ export class FrameDecoder {
     this.#onMessage(meta, pm.parts.slice(1), 0, meta.length);
   }
 }
-
-/**
- * `queueMicrotask`, except on Node, where each call also makes an async-context resource and a
- * bound function (a third of a remote ask's garbage there came from Node's microtask and stream
- * bookkeeping); the `then` of a settled promise does the same job with one small allocation.
- * (`flush` never throws, so nothing can surface as an unhandled rejection.)
- */
-const microtask: (cb: () => void) => void =
-  typeof (globalThis as { Deno?: unknown }).Deno === "object"
-    ? queueMicrotask
-    : ((settled) => (cb: () => void) => void settled.then(cb))(Promise.resolve());
 
 const EMPTY = new Uint8Array(0);
 const NO_SEGMENTS: Uint8Array[] = [];

@@ -39,6 +39,8 @@
  * @module
  */
 
+import { afterMacrotask } from "../core/runtime.ts";
+
 // ArrayBuffer.prototype.transfer: Deno 1.38+, Node 21+ (without it nothing is ever lent back)
 const HAS_TRANSFER = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer ===
   "function";
@@ -63,13 +65,6 @@ export interface BytePoolOptions {
    */
   prefillMaxBytes?: number;
 }
-
-/** Run `cb` after the current macrotask (setImmediate where the runtime has it). */
-const afterMacrotask: (cb: () => void) => void = (() => {
-  const si = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
-  if (typeof si === "function") return (cb: () => void) => void si(cb);
-  return (cb: () => void) => void setTimeout(cb, 0);
-})();
 
 /**
  * Free buffers by exact size. Handed-out buffers are remembered weakly, so `give` accepts only
