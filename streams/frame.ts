@@ -212,7 +212,7 @@ export class FrameDecoder {
             const body = this.#body;
             this.#body = EMPTY;
             this.#state = S_PREFIX;
-            if (this.#type === T_MSG) this.#msg(body, true);
+            if (this.#type === T_MSG) this.#msg(body, 0, body.length, true);
             else this.#begin(body);
           }
           break;
@@ -250,13 +250,8 @@ export class FrameDecoder {
     if (type === T_MSG) {
       if (bodyLen < 6) throw new ProtocolError(`MSG frame too short (${bodyLen} bytes)`);
       if (c.length - p >= bodyLen) {
-        // the whole frame is in this chunk: parse it in place (no view object when it has no
-        // segments, i.e. almost always)
-        if (c[p] === 0 && c[p + 1] === 0) {
-          this.#frames++;
-          this.#checkMetaLen(readU32(c, p + 2), bodyLen);
-          this.#onMessage(c, NO_SEGMENTS, p + 6, p + bodyLen);
-        } else this.#msg(c.subarray(p, p + bodyLen), false);
+        // the whole frame is in this chunk: parse it in place
+        this.#msg(c, p, p + bodyLen, false);
         return p + bodyLen;
       }
     } else if (type === T_BEGIN) {
@@ -334,14 +329,16 @@ export class FrameDecoder {
     return [metaLen, lens, end, total];
   }
 
-  #msg(f: Uint8Array, owned: boolean): void {
+  /** The MSG frame `buf[from, to)`; `owned`: `buf` is the frame's own copy (it may be kept). */
+  #msg(buf: Uint8Array, from: number, to: number, owned: boolean): void {
     this.#frames++;
-    if (f[0] === 0 && f[1] === 0) {
-      // no segments (most small messages): no table to allocate
-      this.#checkMetaLen(readU32(f, 2), f.length);
-      this.#onMessage(f, NO_SEGMENTS, 6, f.length);
+    if (buf[from] === 0 && buf[from + 1] === 0) {
+      // no segments (most small messages): no table, no view object
+      this.#checkMetaLen(readU32(buf, from + 2), to - from);
+      this.#onMessage(buf, NO_SEGMENTS, from + 6, to);
       return;
     }
+    const f = from === 0 && to === buf.length ? buf : buf.subarray(from, to);
     const [metaLen, lens, start, total] = this.#table(f, 0);
     if (start + total !== f.length) {
       throw new ProtocolError(`MSG frame of ${f.length} bytes does not match its table`);
