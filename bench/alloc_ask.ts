@@ -19,20 +19,11 @@
  * @module
  */
 
-import * as pul from "../mod.ts";
+import { Echo, TINY } from "./pulsing_node.ts";
 import { ActorSystem } from "../core/system.ts";
 import { startClusterNode } from "../cluster/node.ts";
 import { parseFlags } from "./_workload.ts";
 import { args, exit, printJson } from "./_rt.ts";
-
-const Echo = pul.remote(
-  class AllocAskEcho {
-    echo<T>(x: T): T {
-      return x;
-    }
-  },
-  { name: "AllocAskEcho" },
-);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) {
@@ -61,7 +52,6 @@ const b = new ActorSystem();
 const nb = await startClusterNode(b, { addr: "127.0.0.1:0", seeds: [na.addr] });
 await Echo.spawn({ name: "alloc-ask", system: a });
 const echo = await Echo.resolve("alloc-ask", { system: b, timeout: 5000 });
-const TINY = { x: "0123456789abcdef" };
 const ask = () => echo.echo(TINY);
 for (let i = 0; i < 20_000; i++) await ask(); // warm-up: JIT, buffers grown
 const pulsing = await perCall(n, ask);

@@ -44,7 +44,8 @@ import { median, percentiles, wallMs } from "./_stats.ts";
 import { args, cpuMicros, exit, onStdinClose, pid, printJson } from "./_rt.ts";
 
 const HOST = "127.0.0.1";
-const TINY = { x: "0123456789abcdef" };
+/** The tiny payload of the latency and throughput figures. */
+export const TINY = { x: "0123456789abcdef" };
 
 /** The benchmarked actor. */
 export const Echo = pul.remote(

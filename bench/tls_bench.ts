@@ -26,7 +26,7 @@ import { NodeNetTransport } from "../cluster/transport/node_net.ts";
 import { guardTransport } from "../cluster/transport/guard.ts";
 import { startClusterNode } from "../cluster/node.ts";
 import { ActorSystem } from "../core/system.ts";
-import * as pul from "../mod.ts";
+import { Echo, TINY } from "./pulsing_node.ts";
 
 const ITER = 5000;
 const WARMUP = 500;
@@ -232,18 +232,6 @@ async function askTransport(kind: AskKind): Promise<Transport> {
   }
 }
 
-const AskEcho = pul.remote(
-  class AskEcho {
-    echo<T>(x: T): T {
-      return x;
-    }
-    ack(bytes: Uint8Array): number {
-      return bytes.byteLength;
-    }
-  },
-  { name: "TlsBenchEcho" },
-);
-
 async function askNode(kind: AskKind, port: number, seeds: string[]): Promise<ActorSystem> {
   const system = new ActorSystem({});
   const stats = { bytesIn: 0, bytesOut: 0 };
@@ -257,7 +245,7 @@ async function askNode(kind: AskKind, port: number, seeds: string[]): Promise<Ac
 
 async function askServer(kind: AskKind): Promise<void> {
   const system = await askNode(kind, 0, []);
-  await AskEcho.spawn({ name: "echo", system });
+  await Echo.spawn({ name: "echo", system });
   // the raw echo for the first-RTT figure: a plain Conn listener of the same transport
   const t = await askTransport(kind);
   const l = await t.listen({ hostname: "127.0.0.1", port: 0 });
@@ -269,11 +257,9 @@ async function askServer(kind: AskKind): Promise<void> {
   Deno.exit(0);
 }
 
-const TINY = { x: "0123456789abcdef" };
-
 async function askClient(kind: AskKind, port: number, rawPort: number): Promise<void> {
   const system = await askNode(kind, 0, [`127.0.0.1:${port}`]);
-  const echo = await AskEcho.resolve("echo", { system, timeout: 15_000 });
+  const echo = await Echo.resolve("echo", { system, timeout: 15_000 });
   const out: Record<string, number> = {};
   // sequential tiny asks
   for (let i = 0; i < 2000; i++) await echo.echo(TINY);

@@ -13,32 +13,12 @@
  * @module
  */
 
-import * as pul from "../mod.ts";
+import { Echo, LentEcho, TINY } from "./pulsing_node.ts";
 import { ActorSystem } from "../core/system.ts";
 import { startClusterNode } from "../cluster/node.ts";
 import { parseFlags } from "./_workload.ts";
 import { receivePool } from "../cluster/rpc.ts";
 import { args, cpuMicros, exit, printJson } from "./_rt.ts";
-
-const Echo = pul.remote(
-  class WireCpuEcho {
-    echo<T>(x: T): T {
-      return x;
-    }
-    ack(b: Uint8Array): number {
-      return b.byteLength;
-    }
-  },
-  { name: "WireCpuEcho" },
-);
-const LentEcho = pul.remote(
-  class WireCpuLentEcho {
-    ack(b: Uint8Array): number {
-      return b.byteLength;
-    }
-  },
-  { name: "WireCpuLentEcho", lendBytes: true },
-);
 
 const f = parseFlags(args());
 const inflight = Number(f.inflight ?? 64);
@@ -55,7 +35,6 @@ await LentEcho.spawn({ name: "wire-cpu-lent", system: a });
 const echo = await Echo.resolve("wire-cpu-echo", { system: b, timeout: 5000 });
 const lent = await LentEcho.resolve("wire-cpu-lent", { system: b, timeout: 5000 });
 
-const TINY = { x: "0123456789abcdef" };
 const BIG = new Uint8Array(1 << 20);
 let done = 0;
 let stop = false;
