@@ -130,67 +130,51 @@ export async function startWorkers(
   const stopTimeout = options.stopTimeout ?? 5_000;
   const pool = makePool(children, stopTimeout);
   const timeout = options.startTimeout ?? 30_000;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const expired = new Promise<never>((_, reject) =>
-      timer = setTimeout(
-        () => reject(new PulsingRuntimeError(`workers did not start within ${timeout} ms`)),
-        timeout,
-      )
+    const infos = await readyWithin(
+      Promise.all(children.map((c) => c.ready)),
+      timeout,
+      `workers did not start within ${timeout} ms`,
     );
-    const infos = await Promise.race([Promise.all(children.map((c) => c.ready)), expired]);
     pool.workers.push(...infos.map((w, i) => ({ ...w, exited: children[i].exited })));
   } catch (e) {
     await pool.stop();
     throw e;
-  } finally {
-    clearTimeout(timer);
   }
-  // Restart: a worker that exits while we run is replaced in its slot, with a backoff.
+  // Restart: a worker that exits while we run is replaced in its slot, with a backoff of its
+  // own (a slot whose worker keeps dying waits longer; the others are not delayed by it).
   const restart = options.restart ?? true;
-  let backoffMs = RESTART_MIN_MS;
-  const watch = (slot: number, c: Child, startedAt: number): void => {
+  const stopped = () => pool.stopping || system.isShutdown;
+  const watch = (slot: number, c: Child, startedAt: number, backoffMs: number): void => {
     c.exited.then(async (code) => {
-      if (pool.stopping || system.isShutdown) return;
+      if (stopped()) return;
       if (!restart) {
         system.log("warn", `worker ${c.pid} exited (code ${code}); it is not restarted`);
         return;
       }
       // a worker that ran for a while resets the backoff; one that keeps dying doubles it
-      if (Date.now() - startedAt > RESTART_RESET_MS) backoffMs = RESTART_MIN_MS;
-      const delay = backoffMs;
-      backoffMs = Math.min(backoffMs * 2, RESTART_MAX_MS);
+      const delay = Date.now() - startedAt > RESTART_RESET_MS ? RESTART_MIN_MS : backoffMs;
       system.log("warn", `worker ${c.pid} exited (code ${code}); restarting it in ${delay} ms`);
-      await new Promise((r) => setTimeout(r, delay));
-      if (pool.stopping || system.isShutdown) return;
+      await pool.sleep(delay); // never resolves once the pool stops
+      if (stopped()) return;
       const next = spawnWorker(args, env, options);
       children[slot] = next;
-      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        const info = await Promise.race([
-          next.ready,
-          new Promise<never>((_, reject) =>
-            timer = setTimeout(
-              () => reject(new PulsingRuntimeError(`not joined within ${timeout} ms`)),
-              timeout,
-            )
-          ),
-        ]);
-        if (pool.stopping || system.isShutdown) return;
+        const info = await readyWithin(next.ready, timeout, `not joined within ${timeout} ms`);
+        if (stopped()) return;
         pool.workers[slot] = { ...info, exited: next.exited };
         pool.restarts++;
         system.log("info", `worker ${next.pid} (${info.addr}) replaces worker ${c.pid}`);
       } catch (e) {
+        if (stopped()) return; // stopped while it started: not a failure
         system.log("warn", `restarted worker ${next.pid} failed: ${(e as Error).message}`);
         next.kill();
-      } finally {
-        clearTimeout(timer);
       }
-      watch(slot, next, Date.now());
+      watch(slot, next, Date.now(), Math.min(delay * 2, RESTART_MAX_MS));
     });
   };
   const t0 = Date.now();
-  children.forEach((c, i) => watch(i, c, t0));
+  children.forEach((c, i) => watch(i, c, t0, RESTART_MIN_MS));
   system.onShutdown(() => pool.stop());
   return pool;
 }
@@ -201,6 +185,21 @@ const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
 /** A worker that ran this long before exiting resets the restart delay, ms. */
 const RESTART_RESET_MS = 60_000;
+
+/** `ready`, or a `PulsingRuntimeError` with `message` after `ms`. */
+async function readyWithin<T>(ready: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      ready,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(() => reject(new PulsingRuntimeError(message)), ms)
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 // ---- subprocesses, on Deno and Node ----
 
@@ -217,14 +216,27 @@ interface Child {
 function makePool(
   children: Child[],
   stopTimeout: number,
-): WorkerPool & { stopping: boolean; restarts: number } {
+): WorkerPool & { stopping: boolean; restarts: number; sleep(ms: number): Promise<void> } {
   let stopped: Promise<void> | undefined;
+  const delays = new Set<ReturnType<typeof setTimeout>>();
   const pool = {
     workers: [] as WorkerInfo[],
     restarts: 0,
     stopping: false,
+    /** A restart delay; `stop` cancels it (the promise then never resolves). */
+    sleep(ms: number): Promise<void> {
+      return new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          delays.delete(t);
+          r();
+        }, ms);
+        delays.add(t);
+      });
+    },
     stop(): Promise<void> {
       pool.stopping = true;
+      for (const t of delays) clearTimeout(t);
+      delays.clear();
       stopped ??= Promise.all(children.map(async (c) => {
         c.closeStdin();
         let t: ReturnType<typeof setTimeout> | undefined;

@@ -108,6 +108,35 @@ Deno.test("workers: a worker killed with kill -9 is replaced by a new one that j
   }
 });
 
+Deno.test({
+  name: "workers: a shutdown during a restart's delay cancels it (no timer left, no new worker)",
+  sanitizeOps: true, // a restart timer still pending when the test ends fails it
+}, async () => {
+  const lines: string[] = [];
+  const system = await pul.actorSystem({
+    addr: "127.0.0.1:0",
+    logger: (level, msg) => lines.push(`${level}: ${msg}`),
+  });
+  const pids: number[] = [];
+  try {
+    const pool = await startWorkers(system, 1, { modules: [CLASSES] });
+    const first = pool.workers[0];
+    pids.push(first.pid);
+    Deno.kill(first.pid, "SIGKILL"); // a process this test's node started
+    for (let i = 0; i < 100 && !lines.some((l) => l.includes("restarting it in")); i++) {
+      await sleep(20);
+    }
+    assert.ok(lines.some((l) => l.includes("restarting it in 500 ms")), lines.join("\n"));
+    await system.shutdown(); // within the 500 ms delay, which must be cancelled with it
+    assert.equal(pool.restarts, 0);
+    assert.equal(pool.workers[0].pid, first.pid);
+  } finally {
+    await system.shutdown();
+    await waitGone(pids, 10_000);
+    pids.forEach(killLeftover);
+  }
+});
+
 Deno.test("workers: refused on an in-process system and for a bad count", async () => {
   const system = await pul.actorSystem({ logger: () => {} });
   try {
