@@ -411,6 +411,16 @@ export class ActorCell implements ActorContext {
     ) return this.send(CALL, method, args);
     const direct = (a as Partial<DirectDispatcher>)[CALL_DIRECT];
     if (direct === undefined) return this.#runNow(CALL, method, args);
+    return this.#callDirect(a!, direct, method, args);
+  }
+
+  /** Run a method call through the core's own dispatcher (`CALL_DIRECT`), now. */
+  #callDirect(
+    a: Actor,
+    direct: DirectDispatcher[typeof CALL_DIRECT],
+    method: string,
+    args: unknown[],
+  ): Promise<unknown> {
     this.#f |= BUSY;
     this.handled++;
     let r: unknown;
@@ -424,7 +434,8 @@ export class ActorCell implements ActorContext {
     }
     this.#f &= ~BUSY;
     this.#afterRun();
-    if (r instanceof Promise && this.#inflightN === 0) {
+    if (r instanceof Promise) {
+      if (this.#inflightN !== 0) return this.#track(r, false);
       // The common case, an async method with nothing else in flight: `#track`'s first branch,
       // inlined (~2.5 ns less per local call on Deno 2.9).
       const q = new Promise(capture);
@@ -437,34 +448,54 @@ export class ActorCell implements ActorContext {
       r.then(s.ok, s.err);
       return q;
     }
-    if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
-      return this.#track(r as Promise<unknown>, false);
+    return this.#settleValue(CALL, r, false);
+  }
+
+  /**
+   * The outcome of a handler that returned `r` (not a native promise): follow it if it is a
+   * thenable, else answer with it; reading a `then` that throws fails the call. `serial`: the
+   * actor is still marked busy, until a thenable settles or else now.
+   */
+  #settleValue(kind: number, r: unknown, serial: boolean): Promise<unknown> {
+    let thenable: boolean;
+    try {
+      thenable = r !== null && typeof r === "object" &&
+        typeof (r as PromiseLike<unknown>).then === "function";
+    } catch (e) {
+      if (serial) {
+        this.#f &= ~BUSY;
+        this.#afterRun();
+      }
+      this.#countError();
+      return kind === TELL ? Promise.resolve() : Promise.reject(toPulsingError(e, this.label));
     }
-    return Promise.resolve(wrapReply(r, this));
+    if (thenable) return this.#settle(kind, this.#track(r as PromiseLike<unknown>, serial));
+    if (serial) {
+      this.#f &= ~BUSY;
+      this.#afterRun();
+    }
+    return kind === TELL ? Promise.resolve() : Promise.resolve(wrapReply(r, this));
   }
 
   #runNow(kind: number, msg: unknown, args: unknown[] | undefined): Promise<unknown> {
+    const a = this.#actor!;
+    if (kind === CALL) {
+      const direct = (a as Partial<DirectDispatcher>)[CALL_DIRECT];
+      if (direct !== undefined) return this.#callDirect(a, direct, msg as string, args!);
+    }
     this.#f |= BUSY;
     this.handled++;
-    const a = this.#actor!;
     let r: unknown;
-    let detached = false;
     try {
       if (kind === CALL) {
-        const direct = (a as Partial<DirectDispatcher>)[CALL_DIRECT];
-        if (direct !== undefined) {
-          r = direct.call(a, msg as string, args!, this);
-          detached = true;
-        } else {
-          const d = (a as Partial<MethodDispatcher>)[CALL_METHOD];
-          r = typeof d === "function"
-            ? d.call(a, msg as string, args!, this)
-            : a.receive(new MethodCall(msg as string, args!), this);
-          if (r instanceof Detached) {
-            this.#f &= ~BUSY;
-            this.#afterRun();
-            return this.#settle(kind, this.#track(r.promise, false));
-          }
+        const d = (a as Partial<MethodDispatcher>)[CALL_METHOD];
+        r = typeof d === "function"
+          ? d.call(a, msg as string, args!, this)
+          : a.receive(new MethodCall(msg as string, args!), this);
+        if (r instanceof Detached) {
+          this.#f &= ~BUSY;
+          this.#afterRun();
+          return this.#settle(kind, this.#track(r.promise, false));
         }
       } else {
         r = a.receive(msg, this);
@@ -475,16 +506,8 @@ export class ActorCell implements ActorContext {
       this.#afterRun();
       return kind === TELL ? Promise.resolve() : Promise.reject(toPulsingError(e, this.label));
     }
-    if (r !== null && typeof r === "object" && typeof (r as Promise<unknown>).then === "function") {
-      if (detached) {
-        this.#f &= ~BUSY;
-        this.#afterRun();
-      }
-      return this.#settle(kind, this.#track(r as Promise<unknown>, !detached));
-    }
-    this.#f &= ~BUSY;
-    this.#afterRun();
-    return kind === TELL ? Promise.resolve() : Promise.resolve(wrapReply(r, this));
+    if (r instanceof Promise) return this.#settle(kind, this.#track(r, true));
+    return this.#settleValue(kind, r, true);
   }
 
   /** A tell does not wait for an async handler (and does not see its failure). */

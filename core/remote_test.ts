@@ -162,6 +162,35 @@ withSystem(
   },
 );
 
+withSystem(
+  "remote: a result whose `then` throws fails the call (a rejection, never a throw)",
+  async () => {
+    const Odd = pul.remote(
+      class OddThen {
+        trap(): object {
+          return Object.defineProperty({}, "then", {
+            get() {
+              throw new TypeError("no then for you");
+            },
+          });
+        }
+        ok(): number {
+          return 1;
+        }
+      },
+    );
+    const o = await Odd.spawn();
+    let p: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => p = o.trap());
+    await assert.rejects(p!, /no then for you/);
+    assert.equal(await o.ok(), 1); // the actor goes on
+    // the same through the mailbox (a call queued behind another)
+    const [a, b] = [o.trap(), o.trap()];
+    await assert.rejects(a, /no then for you/);
+    await assert.rejects(b, /no then for you/);
+  },
+);
+
 withSystem("remote: the actor keeps its state after a method error", async () => {
   const c = await RCounter.spawn();
   assert.equal(await c.incr(), 1);
