@@ -266,8 +266,9 @@ export class ServiceActor implements Actor, MethodDispatcher, DirectDispatcher {
   readonly instance: object;
   /**
    * The methods found so far (set on first call): the cache of the instance's prototype, shared
-   * by all its actors, until an own property is called; from then on a copy of its own. One
-   * field per actor (100,000 idle actors: every 8 bytes here are ~2 MB of RSS).
+   * by all its actors, until an own property is called; from then on a small one of its own
+   * over the same map. One field per actor (100,000 idle actors: every 8 bytes here are ~2 MB
+   * of RSS).
    */
   #cache: MethodCache | undefined;
   /** Wrap an object. */
@@ -322,21 +323,24 @@ export class ServiceActor implements Actor, MethodDispatcher, DirectDispatcher {
             : `Invalid method '${method}': private, reserved or not a method`,
         );
       }
-      // Only methods found are cached: names sent by callers cannot grow the cache. An own
-      // property (a mounted object, an arrow-function field) goes to a cache of the actor's own,
-      // a prototype's method to the one the prototype's instances share.
-      let cache = c;
-      if (Object.hasOwn(inst, method) && !c.own) {
-        cache = this.#cache = {
-          map: new Map(c.map),
-          own: true,
-          lastName: undefined,
-          lastFn: undefined,
-        };
+      // Only methods found are cached: names sent by callers cannot grow the cache. A
+      // prototype's method goes into the map the prototype's instances share. An own property
+      // (a mounted object, an arrow-function field) is remembered only as this actor's last
+      // method, in a small cache of its own that shares that map (never copied: 100,000 actors
+      // with an arrow field would otherwise each hold a copy) — unless the object has no
+      // prototype, whose map is its own anyway.
+      if (Object.hasOwn(inst, method)) {
+        const own = c.own
+          ? c
+          : this.#cache = { map: c.map, own: true, lastName: undefined, lastFn: undefined };
+        if (Object.getPrototypeOf(inst) === null) own.map.set(method, fn);
+        own.lastName = method;
+        own.lastFn = fn;
+      } else {
+        c.map.set(method, fn);
+        c.lastName = method;
+        c.lastFn = fn;
       }
-      cache.map.set(method, fn);
-      cache.lastName = method;
-      cache.lastFn = fn;
     }
     // A call with its arguments spelled out is cheaper than `apply` with the array (~5 ns).
     switch (args.length) {
@@ -357,7 +361,10 @@ export class ServiceActor implements Actor, MethodDispatcher, DirectDispatcher {
 /** Methods found so far, and the one found last the slow way (tried first: ~1.5 ns less). */
 interface MethodCache {
   readonly map: Map<string, AnyFunction>;
-  /** One actor's own copy (it called an own property), not its prototype's shared one. */
+  /**
+   * One actor's own (it called an own property; `lastName`/`lastFn` are its own, `map` is still
+   * its prototype's), not its prototype's shared one.
+   */
   readonly own: boolean;
   lastName: string | undefined;
   lastFn: AnyFunction | undefined;
