@@ -24,6 +24,20 @@ const DEFAULT_SPEC: SupervisionSpec = new SupervisionSpec();
 /** Shared by every actor spawned without metadata. */
 const NO_METADATA: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
+/**
+ * Supervision specs by value, so that actors spawned with the same options share one (and with
+ * it one cell config: see `#config`). Bounded: past 256 distinct ones, no more sharing.
+ */
+const specs = new Map<string, SupervisionSpec>();
+
+function internSpec(spec: SupervisionSpec): SupervisionSpec {
+  const key = `${spec.policy}|${spec.maxRestarts}|${spec.minBackoff}|${spec.maxBackoff}`;
+  const known = specs.get(key);
+  if (known !== undefined) return known;
+  if (specs.size < 256) specs.set(key, spec);
+  return spec;
+}
+
 /** Options of {@linkcode ActorSystem.spawn}. */
 export interface SpawnOptions extends SupervisionOptions {
   /** Make the actor resolvable by this name (`counter` → `actors/counter`). */
@@ -372,7 +386,7 @@ export class ActorSystem implements CellHost {
       (options.restartPolicy === undefined && options.maxRestarts === undefined &&
           options.minBackoff === undefined && options.maxBackoff === undefined
         ? DEFAULT_SPEC
-        : new SupervisionSpec(options));
+        : internSpec(new SupervisionSpec(options)));
     if (spec.policy !== "never" && !hasFactory) {
       throw new TypeError(
         `restartPolicy "${spec.policy}" needs a factory, since a restart builds a fresh instance: ` +
