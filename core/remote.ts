@@ -636,13 +636,22 @@ function spawnService<T extends object, A extends unknown[]>(
 
 type ProxyThis = { [REF]: ActorRef; [OPTS]?: CallOptions };
 
-/** A constructor of proxies over `proto`, each holding only its reference. */
-function proxyConstructor(proto: object): new (ref: ActorRef) => object {
-  const Ctor = function (this: ProxyThis, ref: ActorRef) {
+/** Where a typed prototype keeps the constructor of its proxies (for `withOptions`). */
+const CTOR: unique symbol = Symbol("pulsing.proxyConstructor");
+
+type ProxyCtor = new (ref: ActorRef, opts?: CallOptions) => object;
+
+/**
+ * A constructor of proxies over `proto`, each holding its reference and call options: every
+ * proxy of the class has the same shape, also those `withOptions` makes.
+ */
+function proxyConstructor(proto: object): ProxyCtor {
+  const Ctor = function (this: ProxyThis, ref: ActorRef, opts?: CallOptions) {
     this[REF] = ref;
-    this[OPTS] = undefined;
-  } as unknown as new (ref: ActorRef) => object;
+    this[OPTS] = opts;
+  } as unknown as ProxyCtor;
   Ctor.prototype = proto;
+  (proto as { [CTOR]?: ProxyCtor })[CTOR] = Ctor;
   return Ctor;
 }
 
@@ -689,6 +698,8 @@ export function withOptions<P extends object>(proxy: P, options: CallOptions): P
   const ref = refOf(proxy);
   const proto = Object.getPrototypeOf(proxy);
   if (proto === null || proto === Object.prototype) return asAny(ref, options) as P;
+  const Ctor = (proto as { [CTOR]?: ProxyCtor })[CTOR];
+  if (Ctor !== undefined) return new Ctor(ref, options) as P;
   const p = Object.create(proto) as ProxyThis;
   p[REF] = ref;
   p[OPTS] = options;
