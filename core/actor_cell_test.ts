@@ -491,3 +491,40 @@ Deno.test("shutdown fails a hung async call whether or not other calls overlap i
     assert.match((r as PromiseRejectedResult).reason.message, /Actor stopped/);
   }
 });
+
+Deno.test("a custom CALL_METHOD dispatcher: Detached calls interleave, others run one at a time, errors reject", async () => {
+  const { CALL_METHOD, Detached } = await import("./mod.ts");
+  const system = await pul.actorSystem();
+  try {
+    const g = gate();
+    const log: string[] = [];
+    const actor = {
+      receive: () => "plain message",
+      [CALL_METHOD](method: string, args: unknown[]): unknown {
+        if (method === "slow") {
+          log.push("slow start");
+          return new Detached(g.promise.then(() => (log.push("slow end"), "slow done")));
+        }
+        if (method === "serialAsync") return Promise.resolve(`serial ${args[0]}`);
+        if (method === "boom") throw new RangeError("boom");
+        if (method === "asyncBoom") return new Detached(Promise.reject(new TypeError("late")));
+        log.push(`fast ${args[0]}`);
+        return `fast ${args[0]}`;
+      },
+    };
+    const ref = await system.spawn(actor);
+    const slow = ref.call("slow", []);
+    // a detached call does not hold the mailbox: the next call runs while it waits
+    assert.equal(await ref.call("fast", [1]), "fast 1");
+    assert.deepEqual(log, ["slow start", "fast 1"]);
+    assert.equal(await settled(slow), false);
+    g.open();
+    assert.equal(await slow, "slow done");
+    assert.equal(await ref.call("serialAsync", [2]), "serial 2");
+    await assert.rejects(ref.call("boom", []), /boom/);
+    await assert.rejects(ref.call("asyncBoom", []), /late/);
+    assert.equal(await ref.call("fast", [3]), "fast 3"); // still serving
+  } finally {
+    await system.shutdown();
+  }
+});
