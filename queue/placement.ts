@@ -209,6 +209,23 @@ export function permanent<E extends object>(e: E): E {
 }
 
 /**
+ * Whether an error was marked {@linkcode permanent}.
+ *
+ * @param e The error.
+ * @returns True for a marked error.
+ *
+ * @example
+ * ```ts
+ * import { PulsingRuntimeError } from "../core/errors.ts";
+ * import { isPermanent, permanent } from "./placement.ts";
+ * console.log(isPermanent(permanent(new PulsingRuntimeError("wrong config")))); // true
+ * ```
+ */
+export function isPermanent(e: unknown): boolean {
+  return typeof e === "object" && e !== null && permanentErrors.has(e);
+}
+
+/**
  * Whether a failed call may succeed against a freshly resolved actor: a framework error (the
  * actor or its node is gone, a connection dropped), not an error raised by the actor's code,
  * nor one marked {@linkcode permanent}.

@@ -50,7 +50,7 @@ import { type BackendStats, getBackend, type QueueRecord } from "./backend.ts";
 import type { BucketConfig, BucketInfo } from "./bucket_actor.ts";
 import { BucketClient, configMismatch } from "./bucket_client.ts";
 import { assertNumBuckets, getBucketId, type HashableKey } from "./bucket_hash.ts";
-import { bucketActorName, validateTopic } from "./placement.ts";
+import { bucketActorName, isPermanent, validateTopic } from "./placement.ts";
 
 /** How long asking an existing bucket for its configuration may take (ms). */
 const DISCOVER_TIMEOUT_MS = 5_000;
@@ -198,12 +198,24 @@ export class Queue {
   readonly #system: ActorSystem;
   readonly #storage: ResolvedStorage;
   readonly #lanes = new Map<number, Lane>();
+  /** The client `writeQueue` checked bucket 0 with: the first put there needs no check again. */
+  readonly #bucket0: BucketClient | undefined;
 
   /**
    * Use {@linkcode writeQueue}: it validates the options and takes those not given from the
    * existing queue (this constructor applies the defaults without looking).
+   *
+   * @param system The actor system.
+   * @param topic The queue topic.
+   * @param options Storage and batching options.
+   * @param bucket0 Internal: bucket 0's client, already checked by `writeQueue`.
    */
-  constructor(system: ActorSystem, topic: string, options: WriteQueueOptions = {}) {
+  constructor(
+    system: ActorSystem,
+    topic: string,
+    options: WriteQueueOptions = {},
+    bucket0?: BucketClient,
+  ) {
     const s = resolveStorage(topic, options);
     const col = bucketColumnOf(options);
     this.#system = system;
@@ -214,6 +226,7 @@ export class Queue {
     this.batchSize = s.batchSize;
     this.backend = s.backend;
     this.storagePath = s.storagePath;
+    this.#bucket0 = bucket0;
   }
 
   /**
@@ -298,7 +311,9 @@ export class Queue {
     let lane = this.#lanes.get(bucketId);
     if (!lane) {
       lane = {
-        client: bucketClient(this.#system, this.topic, this.#storage, bucketId),
+        client: bucketId === 0 && this.#bucket0 !== undefined
+          ? this.#bucket0
+          : bucketClient(this.#system, this.topic, this.#storage, bucketId),
         queue: [],
         running: undefined,
       };
@@ -416,12 +431,13 @@ export async function writeQueue(
 ): Promise<Queue> {
   resolveStorage(topic, options); // bad options fail before asking the cluster
   bucketColumnOf(options);
-  return new Queue(system, topic, await anchoredOptions(system, topic, options));
+  const a = await anchoredOptions(system, topic, options);
+  return new Queue(system, topic, a.options, a.bucket0);
 }
 
 /**
- * The writer's options completed from the existing queue, once bucket 0 has been found with
- * the same `numBuckets` and `backend`, or created with them. Bucket 0 is created by one
+ * The writer's options completed from the existing queue, and the client of its bucket 0, found
+ * with the same `numBuckets` and `backend` or created with them. Bucket 0 is created by one
  * writer only (its home node refuses a second one), so writers racing on a new queue end up
  * with the same values: one that loses with values of its own that differ gets the error, one
  * that had looked before bucket 0 existed looks again and takes the winner's.
@@ -430,22 +446,25 @@ async function anchoredOptions(
   system: ActorSystem,
   topic: string,
   options: WriteQueueOptions,
-): Promise<WriteQueueOptions> {
-  let found = await discoverQueue(system, topic);
-  for (let attempt = 1;; attempt++) {
+): Promise<{ options: WriteQueueOptions; bucket0: BucketClient }> {
+  const anchor = async (found: BucketConfig | undefined) => {
     const completed = found ? withDiscovered(options, found) : options;
     const s = resolveStorage(topic, completed);
     const conflict = found && configMismatch(found, s);
     if (conflict) throw conflict;
-    try {
-      await bucketClient(system, topic, s, 0).call("info", []);
-      return completed;
-    } catch (e) {
-      // bucket 0 created by another handle since we looked, with other values: look again
-      const now = attempt === 1 ? await discoverQueue(system, topic) : undefined;
-      if (!now || !configMismatch(now, s)) throw e;
-      found = now;
-    }
+    const bucket0 = bucketClient(system, topic, s, 0);
+    await bucket0.ref(); // finds or creates bucket 0, and checks its configuration
+    return { options: completed, bucket0 };
+  };
+  try {
+    return await anchor(await discoverQueue(system, topic));
+  } catch (e) {
+    // bucket 0 was created by another writer since we looked, with other values: take them
+    // (or, for values given explicitly, fail naming both)
+    if (!isPermanent(e)) throw e;
+    const now = await discoverQueue(system, topic);
+    if (!now) throw e;
+    return await anchor(now);
   }
 }
 
