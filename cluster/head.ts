@@ -687,9 +687,10 @@ export class HeadClient {
 
   /** Leave gracefully: tell the head, then stop. */
   leave(): void {
-    // Also while (re-)registering, or after heartbeats went unanswered: the head may hold us as
-    // alive, and would drop us as "dead" once we fall silent. (A bye it does not need is a no-op.)
-    if (this.#connected || this.#registering || this.#everConnected) {
+    // Also while (re-)registering: the head may already hold us as alive, and would drop us as
+    // "dead" once we fall silent (a bye it does not need is a no-op). Not after the head was
+    // lost: the bye would dial it again while this node shuts down.
+    if (this.#connected || this.#registering) {
       this.#host.tell(this.headAddr, { op: "h-bye", id: this.#host.selfId }, null);
     }
     this.stop();
