@@ -18,12 +18,12 @@
 
 import type { Context, Span } from "@opentelemetry/api";
 import { readEnv } from "../core/log.ts";
+import { once } from "../core/runtime.ts";
 
 let enabled: boolean | undefined;
 
 type OtelApi = typeof import("@opentelemetry/api");
 let api: OtelApi | undefined;
-let apiLoading: Promise<OtelApi> | undefined;
 
 /**
  * Load `@opentelemetry/api` (once; later calls return the same promise). It is loaded when
@@ -40,12 +40,9 @@ let apiLoading: Promise<OtelApi> | undefined;
  * console.log(typeof otel.trace.getTracer); // "function"
  * ```
  */
-export function loadTracingApi(): Promise<OtelApi> {
-  return apiLoading ??= import("@opentelemetry/api").then((m) => (api = m), (e: unknown) => {
-    apiLoading = undefined;
-    throw e;
-  });
-}
+export const loadTracingApi: () => Promise<OtelApi> = once(() =>
+  import("@opentelemetry/api").then((m) => (api = m))
+);
 
 /**
  * Whether `@opentelemetry/api` has been loaded by this module.

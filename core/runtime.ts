@@ -49,3 +49,26 @@ export const afterMacrotask: (cb: () => void) => void = typeof g.setImmediate ==
 export const microtask: (cb: () => void) => void = IS_DENO
   ? queueMicrotask
   : ((settled: Promise<void>) => (cb: () => void) => void settled.then(cb))(Promise.resolve());
+
+/**
+ * A loader that runs `load` on its first call and hands out the same promise afterwards; after
+ * a failure the next call tries again (for modules imported on first use).
+ *
+ * @param load Starts the work (e.g. `() => import("some-module")`).
+ * @returns The loader.
+ *
+ * @example
+ * ```ts
+ * import { once } from "./runtime.ts";
+ * const loadUrl = once(() => import("node:url"));
+ * console.log((await loadUrl()) === (await loadUrl())); // true
+ * ```
+ */
+export function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () =>
+    p ??= load().catch((e: unknown) => {
+      p = undefined;
+      throw e;
+    });
+}

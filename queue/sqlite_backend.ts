@@ -37,6 +37,7 @@
  * @module
  */
 
+import { once } from "../core/runtime.ts";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Packr } from "msgpackr/pack";
 import type { Unpackr } from "msgpackr/unpack";
@@ -70,36 +71,23 @@ export const SQLITE_FILE_NAME = "queue.sqlite3";
 // compatibility layer: ~1.2 MB of heap and a few ms of startup for every process).
 let packr: Packr;
 let unpackr: Unpackr;
-let codec: Promise<void> | undefined;
 
-function loadCodec(): Promise<void> {
-  return codec ??= Promise.all([import("msgpackr/pack"), import("msgpackr/unpack")]).then(
-    ([p, u]) => {
-      packr = new p.Packr({ useRecords: false, useBigIntExtension: true });
-      unpackr = new u.Unpackr({ useRecords: false });
-    },
-    (e: unknown) => {
-      codec = undefined;
-      throw e;
-    },
-  );
-}
+const loadCodec = once(async () => {
+  const [p, u] = await Promise.all([import("msgpackr/pack"), import("msgpackr/unpack")]);
+  packr = new p.Packr({ useRecords: false, useBigIntExtension: true });
+  unpackr = new u.Unpackr({ useRecords: false });
+});
 
-type SqliteModule = typeof import("node:sqlite");
-let sqliteModule: Promise<SqliteModule> | undefined;
-
-function loadSqlite(): Promise<SqliteModule> {
-  sqliteModule ??= import("node:sqlite").catch((e: unknown) => {
-    sqliteModule = undefined;
+const loadSqlite = once(() =>
+  import("node:sqlite").catch((e: unknown) => {
     throw new PulsingUnsupportedError(
       "the sqlite queue backend: node:sqlite is not available in this runtime " +
         "(it needs Deno >= 2.2 or Node >= 22.5; Node 22.5-22.12 need --experimental-sqlite). " +
         'Use the "memory" backend or register your own.',
       { cause: e },
     );
-  });
-  return sqliteModule;
-}
+  })
+);
 
 /**
  * The sqlite backend of one bucket. Open it with {@linkcode openSqliteBackend} (or
