@@ -27,9 +27,6 @@ import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** The `Deno.*` members this shim provides (the runner checks bundles against it). */
-export { SHIMMED } from "./_shimmed.mjs";
-
 /**
  * Only what the tests' free-port helpers do — `Deno.listen({ port: 0 })`, read `addr.port`,
  * `close()` — which Node cannot do synchronously in-process: a child node binds port 0 and
