@@ -249,6 +249,8 @@ Deno.test("GET /metrics: Prometheus text with per-actor calls, errors, latency, 
   await (await s.app.fetch(post(`/actors/${NAME}/incr`, []))).body?.cancel();
   await (await s.app.fetch(post(`/actors/${NAME}/incr`, []))).body?.cancel();
   await (await s.app.fetch(post(`/actors/${NAME}/conflict`, ["a"]))).body?.cancel();
+  // a built-in-style name (last segment starting with `_`) is counted, not listed
+  await s.system.spawn({ receive: () => 0 }, { name: "_hidden" });
   const res = await s.app.fetch(new Request("http://gw/metrics"));
   assert.match(res.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
   const text = await res.text();
@@ -267,8 +269,9 @@ Deno.test("GET /metrics: Prometheus text with per-actor calls, errors, latency, 
   assert.equal(value(`pulsing_gateway_call_duration_seconds_bucket{${a},le="+Inf"}`), 3);
   assert.equal(value(`pulsing_cluster_members{status="alive"}`), 1);
   assert.equal(value(`pulsing_cluster_members{status="dead"}`), 0);
-  assert.equal(value("pulsing_actors"), 1);
+  assert.equal(value("pulsing_actors"), 2);
   assert.equal(value("pulsing_named_actors"), 1);
+  assert.ok(!text.includes("_hidden"), "an internal name has no series");
   assert.equal(value("pulsing_transport_received_bytes_total"), 0);
   assert.ok(value("pulsing_http_sent_bytes_total") > 0);
   assert.equal(
