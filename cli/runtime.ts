@@ -157,7 +157,8 @@ export function onSignals(
 export async function exit(code: number): Promise<never> {
   if (IS_DENO) g.Deno.exit(code);
   const p = g.process;
-  exiting ??= code; // a second exit while flushing (a forced exit) does not change the code
+  // the first exit decides the code: e.g. a forced exit(1) still flushing when main then returns 0
+  exiting ??= code;
   p.exitCode = exiting;
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
