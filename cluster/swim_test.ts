@@ -89,6 +89,30 @@ Deno.test("rules: higher incarnation wins; at equal incarnation alive < suspect 
   void sim;
 });
 
+Deno.test("rules: confirmDead declares a live member dead at once, gossips it, and the member can refute it", () => {
+  const { swim, sent, sim, events } = harness();
+  const g = (r: MemberRecord) => swim.receive("x", { t: "gossip", from: "x", g: [r] });
+  for (const id of ["b", "c"]) g(rec(id, "alive", 1));
+  assertEquals(swim.confirmDead("me"), false); // never this node
+  assertEquals(swim.confirmDead("nobody"), false);
+  assertEquals(swim.confirmDead("b"), true);
+  assertEquals(swim.member("b")?.state, "dead");
+  assertEquals(swim.confirmDead("b"), false); // already dead
+  assertEquals(events.filter((e) => e.member.nodeId === "b").map((e) => e.type), ["up", "dead"]);
+  // the next messages carry it to the others
+  sent.length = 0;
+  sim.run(1_000);
+  const carried = sent.some(([, m]) => {
+    const { g = [], u = [] } = m as { g?: MemberRecord[]; u?: MemberRecord[] };
+    return [...g, ...u].some((r) => r.nodeId === "b" && r.state === "dead");
+  });
+  assertEquals(carried, true);
+  // a member that is in fact alive refutes it with a higher incarnation
+  g(rec("b", "alive", 2));
+  assertEquals(swim.member("b")?.state, "alive");
+  swim.stop();
+});
+
 Deno.test("rules: a member that left stays left: later suspicion, death or full state cannot make it dead", () => {
   const { swim, sim, events } = harness();
   const g = (r: MemberRecord) => swim.receive("x", { t: "gossip", from: "x", g: [r] });
