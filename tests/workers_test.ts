@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import * as pul from "../mod.ts";
-import { startWorkers } from "../cluster/workers.ts";
+import { startWorkers, type WorkerInfo, type WorkerPool } from "../cluster/workers.ts";
 import { Counter } from "./fixtures/classes.ts";
 
 const CLASSES = new URL("./fixtures/classes.ts", import.meta.url).href;
@@ -28,6 +28,18 @@ function killLeftover(pid: number): void {
       Deno.kill(pid, "SIGKILL");
     }
   } catch { /* gone */ }
+}
+
+/** Start one worker and kill it with kill -9 at once (a process this test's node started). */
+async function oneWorkerKilled(
+  system: pul.ActorSystem,
+  pids: number[],
+): Promise<{ pool: WorkerPool; first: WorkerInfo }> {
+  const pool = await startWorkers(system, 1, { modules: [CLASSES] });
+  const first = pool.workers[0];
+  pids.push(first.pid);
+  Deno.kill(first.pid, "SIGKILL");
+  return { pool, first };
 }
 
 async function waitGone(pids: number[], ms: number): Promise<number> {
@@ -76,10 +88,7 @@ Deno.test("workers: a worker killed with kill -9 is replaced by a new one that j
   const system = await pul.actorSystem({ addr: "127.0.0.1:0", logger: () => {} });
   const pids: number[] = [];
   try {
-    const pool = await startWorkers(system, 1, { modules: [CLASSES] });
-    const first = pool.workers[0];
-    pids.push(first.pid);
-    Deno.kill(first.pid, "SIGKILL"); // a process this test's node started
+    const { pool, first } = await oneWorkerKilled(system, pids);
     let next = pool.workers[0];
     for (let i = 0; i < 200 && next.pid === first.pid; i++) {
       await sleep(50);
@@ -119,10 +128,7 @@ Deno.test({
   });
   const pids: number[] = [];
   try {
-    const pool = await startWorkers(system, 1, { modules: [CLASSES] });
-    const first = pool.workers[0];
-    pids.push(first.pid);
-    Deno.kill(first.pid, "SIGKILL"); // a process this test's node started
+    const { pool, first } = await oneWorkerKilled(system, pids);
     for (let i = 0; i < 100 && !lines.some((l) => l.includes("restarting it in")); i++) {
       await sleep(20);
     }
