@@ -570,9 +570,7 @@ export class ActorCell implements ActorContext {
     if (resolve === undefined) return;
     const reject = s.reject!;
     s.resolve = s.reject = undefined;
-    if (--this.#inflightN === 0) this.#x?.idle?.();
-    if (failed) reject(toPulsingError(v, this.label));
-    else resolve(wrapReply(v, this));
+    this.#answer(resolve, reject, v, failed);
   }
 
   /** An async handler settled: answer its caller unless `terminate` already failed it. */
@@ -588,6 +586,16 @@ export class ActorCell implements ActorContext {
     else this.#inflight = next;
     if (next !== undefined) next.prev = prev;
     d.prev = d.next = undefined;
+    this.#answer(resolve, reject, v, failed);
+  }
+
+  /** One fewer handler in flight; answer its caller with the value or the error. */
+  #answer(
+    resolve: (v: unknown) => void,
+    reject: (e: unknown) => void,
+    v: unknown,
+    failed: boolean,
+  ): void {
     if (--this.#inflightN === 0) this.#x?.idle?.();
     if (failed) reject(toPulsingError(v, this.label));
     else resolve(wrapReply(v, this));
